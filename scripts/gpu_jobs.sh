@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The GPU runs behind the shipped checkpoints, as run on the lent H100 (see README "Reproducing the results").
+# Usage: bash scripts/gpu_jobs.sh PHASE   with PHASE one of: scratch, pretrain, finetune
+# Data: .data/*.tar.gz (msld.tar.gz: msld_v2 + msld_v1; nette/woof.tar.gz: the pretraining corpora), unpacked to
+# .data/x. Outputs under runs/ and, on the device machine, copies of logs and small results under $OUT.
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+phase=${1:?phase}
+out=${OUT:-runs/out}
+mkdir -p .data/x runs "$out"
+for t in .data/*.tar.gz; do
+  stamp=.data/x/.$(basename "$t").done
+  [ -e "$stamp" ] || { tar xzf "$t" -C .data/x && touch "$stamp"; }
+done
+ls .data/x
+MSLD=.data/x/msld_v2
+
+run() {  # run NAME CMD...: in the background, log to runs/NAME.log
+  local name=$1; shift
+  echo "== $name: $*" | tee "runs/$name.log"
+  ( "$@" >>"runs/$name.log" 2>&1; echo "== exit $? ($name)" >>"runs/$name.log" ) &
+}
+
+case $phase in
+scratch)
+  nvidia-smi -L; python3 -c "import torch, torchvision; print(torch.__version__, torchvision.__version__)"
+  run bench python3 scripts/bench_train_speed.py
+  run cv_se_resnet18_scratch python3 -m senet.train --data $MSLD --cv --arch se_resnet18 --epochs 100 \
+      --batch-size 32 --measure-throughput --out runs/se_resnet18_scratch
+  run cv_resnet18_scratch python3 -m senet.train --data $MSLD --cv --arch resnet18 --epochs 100 \
+      --batch-size 32 --measure-throughput --out runs/resnet18_scratch
+  wait
+  ;;
+pretrain)
+  have=(.data/x/imagenette); [ -d .data/x/imagewoof ] && have+=(.data/x/imagewoof)
+  run pre_se_resnet18 python3 -m senet.pretrain --data "${have[@]}" --arch se_resnet18 --epochs 100 \
+      --batch-size 256 --time-budget ${BUDGET:-420} --half --out runs/se_resnet18_pre
+  run pre_se_densenet121 python3 -m senet.pretrain --data "${have[@]}" --arch se_densenet121 --epochs 100 \
+      --batch-size 256 --compile --time-budget ${BUDGET:-420} --half --out runs/se_densenet121_pre
+  wait
+  cp runs/*_pre.safetensors runs/*_pre.json "$out"/ 2>/dev/null
+  ;;
+finetune)
+  run cv_se_resnet18_pre python3 -m senet.train --data $MSLD --cv --arch se_resnet18 --epochs ${EPOCHS_R:-100} \
+      --batch-size 32 --lr 5e-4 --init runs/se_resnet18_pre.safetensors --measure-throughput --half \
+      --title "SE-ResNet-18 · MSLD v2 · 6 classes" --out runs/se_resnet18_msld_v2
+  run cv_se_densenet121_pre python3 -m senet.train --data $MSLD --cv --arch se_densenet121 \
+      --epochs ${EPOCHS_D:-100} --batch-size 32 --lr 5e-4 --init runs/se_densenet121_pre.safetensors --compile \
+      --measure-throughput --half --title "SE-DenseNet-121 · MSLD v2 · 6 classes" --out runs/se_densenet121_msld_v2
+  wait
+  cp runs/*_msld_v2.safetensors runs/*_msld_v2.json runs/*_msld_v2.md runs/*_msld_v2_confusion.png "$out"/ 2>/dev/null
+  ;;
+esac
+for f in runs/*.log; do echo "##### $f"; grep -vE "^\[fold[0-9]\] epoch [0-9]+/" "$f" | tail -n 40; done
+cp runs/*.log "$out"/ 2>/dev/null
+python3 - "$out" <<'PY'
+import json, glob, sys, os
+rows = {}
+for card in sorted(glob.glob("runs/*.json")):
+    data = json.load(open(card))
+    m = data.get("metrics", {})
+    rows[os.path.basename(card)] = {"cv": {k: v for k, v in m.get("cv", {}).items() if k != "folds"},
+                                    "test": {k: m.get("test", {}).get(k) for k in ("accuracy", "macro_f1")},
+                                    "heldout": m.get("heldout_accuracy"), "speed": data.get("training", {}).get("speed")}
+json.dump(rows, open(os.path.join(sys.argv[1], "summary.json"), "w"), indent=1)
+print(json.dumps(rows)[:6000])
+PY

@@ -1,0 +1,52 @@
+"""Evaluate a checkpoint on a dataset split and print the card's metrics as JSON.
+
+    python -m senet.evaluate --checkpoint checkpoints/NAME.safetensors --data ../shared/data/msld_v2 --fold 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import load_checkpoint
+from .data import binarize, label_indices, load_splits
+from .metrics import classification_metrics, one_vs_rest_metrics
+from .train import eval_tensor
+from .trainer import predict, resolve_device
+
+
+def evaluate(checkpoint: Path, data: Path, *, fold: int | None = None, split: str = "test", device: str = "auto",
+             seed: int = 0) -> dict[str, Any]:
+    """Metrics of ``checkpoint`` on one split of ``data``, preprocessed with the card's own transforms."""
+    model, card = load_checkpoint(checkpoint, device=resolve_device(device))
+    splits = load_splits(data, fold=fold, seed=seed)
+    if card.data.get("positive"):
+        splits = binarize(splits, card.data["positive"])
+    samples = {"train": splits.train, "valid": splits.valid, "test": splits.test}[split]
+    images = eval_tensor([s.path for s in samples], card)
+    targets = label_indices(samples, list(card.labels)).numpy()
+    probs = predict(model, images).numpy()
+    metrics = classification_metrics(probs, targets, list(card.labels))
+    if "Monkeypox" in card.labels and len(card.labels) > 2:
+        metrics["monkeypox_vs_rest"] = one_vs_rest_metrics(probs, targets, list(card.labels), "Monkeypox")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m senet.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--fold", type=int)
+    p.add_argument("--split", choices=["train", "valid", "test"], default="test")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    print(json.dumps(evaluate(args.checkpoint, args.data, fold=args.fold, split=args.split, device=args.device),
+                     indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

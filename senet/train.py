@@ -1,0 +1,225 @@
+"""Train an SE model on an image folder or an official-folds dataset and write a self-describing checkpoint.
+
+    python -m senet.train --data ../shared/data/msld_v2 --arch se_resnet18 --fold 1 --out checkpoints/NAME
+    python -m senet.train --data ../shared/data/msld_v2 --arch se_resnet18 --cv --out runs/NAME   # 5 folds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .augment import AugmentConfig
+from .card import ModelCard
+from .checkpoint import load_checkpoint, read_card, save_checkpoint, weights_path
+from .data import Splits, binarize, decode_resized, label_indices, load_splits, open_rgb
+from .metrics import classification_metrics, one_vs_rest_metrics, summarize_folds
+from .provenance import describe_dataset
+from .registry import create_model, list_models
+from .report import card_markdown, save_confusion_png
+from .trainer import FitResult, TrainConfig, bare_throughput, fit, predict, resolve_device
+
+CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "monkeypox_vs_rest.accuracy",
+           "monkeypox_vs_rest.sensitivity", "monkeypox_vs_rest.specificity", "monkeypox_vs_rest.roc_auc")
+LIMITATIONS = ("A research demo trained on a few hundred web-scraped photos; not a medical device and not a "
+               "diagnosis. Skin tones, cameras and lesion stages absent from the data are not covered; accuracy "
+               "on new photos can be far lower than on the Test folds.")
+
+
+def eval_tensor(paths: list[Path], card: ModelCard) -> torch.Tensor:
+    """Images preprocessed exactly as at inference (``card.transforms()``): (N, 3, H, W) float."""
+    transform = card.transforms()
+    if not paths:
+        return torch.empty((0, 3, *card.input_size))
+    return torch.stack([transform(open_rgb(p)) for p in paths])
+
+
+def load_backbone(model: nn.Module, path: Path) -> dict[str, Any]:
+    """Copy every weight but the classification head from a checkpoint of the same architecture."""
+    backbone, card = load_checkpoint(path)
+    source = {k: v for k, v in backbone.state_dict().items() if not k.startswith(("fc.", "classifier."))}
+    target = model.state_dict()
+    mismatched = [k for k in source if k not in target or target[k].shape != source[k].shape]
+    if mismatched or len(source) != len([k for k in target if not k.startswith(("fc.", "classifier."))]):
+        raise ValueError(f"backbone {path} ({card.arch}) does not fit this model: {mismatched[:5]}")
+    model.load_state_dict(source, strict=False)
+    return {"checkpoint": str(path.name), "arch": card.arch, "data": dict(card.data), "license": card.license,
+            "training": dict(card.training), "description": card.description,
+            "metrics": dict(card.metrics)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m senet.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="image folder (one sub-folder per class), "
+                   "or a folder with folds.csv")
+    p.add_argument("--arch", default="se_resnet18", choices=list_models())
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--fold", type=int, help="official fold of folds.csv (default 1)")
+    split.add_argument("--cv", action="store_true", help="train and test on every official fold; report mean +- std")
+    p.add_argument("--positive", help="turn the data into POSITIVE vs. everything else (e.g. Monkeypox)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--img-size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-epochs", type=int, default=5)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--ema", type=float, default=0.998, help="EMA decay of the weights; 0 turns it off")
+    p.add_argument("--mix-prob", type=float, default=0.5, help="probability of mixup/cutmix per batch")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CUDA")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--workers", type=int, default=8, help="threads decoding images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-budget", type=float, default=0.0,
+                   help="seconds per training run: after epoch 2, train only as many epochs as fit (0: off)")
+    p.add_argument("--init", type=Path, help="start from this backbone checkpoint (senet.pretrain); new head")
+    p.add_argument("--backbone-lr-scale", type=float, default=1.0, help="lr multiplier for the backbone")
+    p.add_argument("--resume", type=Path, help="continue training from one of our checkpoints (same labels; "
+                   "weights only, the schedule starts again)")
+    p.add_argument("--out", type=Path, required=True, help="output path stem: writes STEM.safetensors, "
+                   "STEM.json, STEM.md, STEM_confusion.png")
+    p.add_argument("--half", action="store_true", help="store weights in float16 (half the size)")
+    p.add_argument("--title", default="", help="human name shown in the app")
+    p.add_argument("--measure-throughput", action="store_true",
+                   help="also measure bare forward+backward images/s at the same batch size")
+    return p
+
+
+def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: Any = print) -> tuple[ModelCard,
+                                                                                                     nn.Module]:
+    """Train on one split, test on its Test part, and return the card (metrics filled in) and the model."""
+    device = resolve_device(args.device)
+    labels = splits.labels
+    model_args: dict[str, Any] = {}
+    base = ModelCard(arch=args.arch, labels=labels, model_args=model_args, input_size=(args.img_size, args.img_size))
+    store = round(args.img_size * 8 / 7)  # room for random-resized crops around the inference size
+    t0 = time.perf_counter()
+    train_x = decode_resized([s.path for s in splits.train], (store, store), workers=args.workers)
+    train_y = label_indices(splits.train, labels)
+    valid_x, valid_y = eval_tensor([s.path for s in splits.valid], base), label_indices(splits.valid, labels)
+    test_x, test_y = eval_tensor([s.path for s in splits.test], base), label_indices(splits.test, labels)
+    log(f"[{fold_name}] decoded {len(train_x)}/{len(valid_x)}/{len(test_x)} train/valid/test images in "
+        f"{time.perf_counter() - t0:.1f}s; classes {labels}")
+    model = create_model(args.arch, num_classes=len(labels), **model_args)
+    backbone: dict[str, Any] = {}
+    if args.init:
+        backbone = load_backbone(model, args.init)
+    if args.resume:
+        previous, previous_card = load_checkpoint(args.resume)
+        if list(previous_card.labels) != labels or previous_card.arch != args.arch:
+            raise SystemExit(f"--resume {args.resume}: arch/labels {previous_card.arch} {previous_card.labels} "
+                             f"differ from {args.arch} {labels}")
+        model.load_state_dict(previous.state_dict())
+    config = TrainConfig(
+        epochs=args.epochs, img_size=args.img_size, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        ema_decay=args.ema, backbone_lr_scale=args.backbone_lr_scale, amp=args.amp, compile=args.compile,
+        time_budget=args.time_budget,
+        seed=args.seed, augment=replace(AugmentConfig(), mix_prob=args.mix_prob))
+    bare = bare_throughput(model, args.batch_size, args.img_size, device, amp=args.amp, compile=args.compile) \
+        if args.measure_throughput else None
+    result: FitResult = fit(model, train_x, train_y, len(labels), config, mean=base.mean, std=base.std,
+                            device=device, valid_images=valid_x, valid_labels=valid_y,
+                            log=lambda m: log(f"[{fold_name}] {m}"), log_every=max(1, args.epochs // 10))
+    probs = predict(result.model, test_x, amp=args.amp).numpy()
+    test = classification_metrics(probs, test_y.numpy(), labels)
+    if "Monkeypox" in labels and len(labels) > 2:
+        test["monkeypox_vs_rest"] = one_vs_rest_metrics(probs, test_y.numpy(), labels, "Monkeypox")
+    speed = {"train_images_per_s": round(result.images_per_s, 1)}
+    if bare:
+        speed |= {"bare_fwd_bwd_images_per_s": round(bare, 1), "ratio": round(result.images_per_s / bare, 3)}
+    log(f"[{fold_name}] best epoch {result.best_epoch}: test acc {test['accuracy']:.4f} macro-F1 "
+        f"{test['macro_f1']:.4f} in {result.seconds:.0f}s; {speed}")
+    profiles = _class_profiles(result.model, splits, base, labels)
+    dataset = describe_dataset(args.data)
+    card = base.replace(
+        title=args.title,
+        metrics={"test": test, "fold": fold_name, "best_epoch": result.best_epoch, "epochs": result.epochs},
+        training={"command": "python -m senet.train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                  "recipe": config.to_dict(), "device": _device_name(device), "seconds": round(result.seconds, 1),
+                  "speed": speed, "history_tail": result.history[-3:]},
+        data={**dataset, "split": splits.source, "counts": splits.counts(),
+              **({"positive": args.positive} if args.positive else {})},
+        backbone=backbone, license=dataset.get("license", "unspecified"), citation=dataset.get("citation", ""),
+        limitations=LIMITATIONS, class_profiles=profiles,
+        description=f"{args.arch} trained on {dataset.get('name', args.data.name)} ({len(labels)} classes)"
+                    + (" from our own pretrained backbone" if backbone else " from scratch") + ".")
+    return card, result.model
+
+
+def _class_profiles(model: nn.Module, splits: Splits, card: ModelCard, labels: list[str]) -> dict[str, Any]:
+    """Per-class mean excitation of every SE block over the Train and Valid images (none for plain models)."""
+    from .layers import se_blocks
+    from .profiles import class_profiles
+
+    if not se_blocks(model):
+        return {}
+    samples = splits.train + splits.valid
+    images = eval_tensor([s.path for s in samples], card)
+    targets = label_indices(samples, labels)
+    batches = [(images[i:i + 64], targets[i:i + 64]) for i in range(0, len(images), 64)]
+    device = next(model.parameters()).device
+    return class_profiles(model, batches, labels, device=device)
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
+def write_outputs(model: nn.Module, card: ModelCard, out: Path, *, half: bool) -> Path:
+    path = save_checkpoint(model, card, out, half=half)
+    card = read_card(path)  # with num_params filled in
+    test = card.metrics.get("test", {})
+    if "confusion_matrix" in test:
+        save_confusion_png(test["confusion_matrix"], list(card.labels), out.with_name(out.name + "_confusion.png"),
+                           title=f"{card.display_name}: confusion matrix ({card.metrics.get('fold', 'Test')})")
+    out.with_suffix(".md").write_text(card_markdown(card) + "\n", encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.data.is_dir():
+        raise SystemExit(f"--data {args.data} is not a folder")
+    if args.cv:
+        if not (args.data / "folds.csv").is_file():
+            raise SystemExit("--cv needs the official folds: DATA/folds.csv")
+        header = (args.data / "folds.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+        folds = [int(c[4:]) for c in header if c.startswith("fold")]
+    else:
+        folds = [args.fold or 1] if (args.data / "folds.csv").is_file() else [0]
+    results, first = [], None
+    for fold in folds:
+        splits = load_splits(args.data, fold=fold or None, seed=args.seed)
+        if args.positive:
+            splits = binarize(splits, args.positive)
+        card, model = train_fold(args, splits, f"fold{fold}" if fold else "random split")
+        results.append(card.metrics["test"])
+        if first is None:
+            first = (card, model)
+        elif args.cv:
+            write_outputs(model, card, args.out.with_name(f"{args.out.name}_fold{fold}"), half=args.half)
+    assert first is not None
+    card, model = first
+    if args.cv:
+        summary = summarize_folds(results, CV_KEYS)
+        card = card.replace(metrics={**card.metrics, "cv": summary})
+        print(json.dumps({k: v for k, v in summary.items() if k != "folds"}, indent=1))
+    path = write_outputs(model, card, args.out, half=args.half)
+    print(f"wrote {path} and {weights_path(path).with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
