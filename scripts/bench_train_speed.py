@@ -5,12 +5,16 @@ The ceiling that ``senet.train``'s own images/s (augmentation included) is compa
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from senet import create_model
-from senet.trainer import bare_throughput, resolve_device
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python scripts/...` from anywhere
+
+from senet import create_model  # noqa: E402
+from senet.trainer import bare_throughput, resolve_device  # noqa: E402
 
 
 def main() -> None:

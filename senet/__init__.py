@@ -21,3 +21,29 @@ from .card import ModelCard  # noqa: E402
 from .checkpoint import CheckpointError, load_checkpoint, read_card, save_checkpoint  # noqa: E402
 
 __all__ += ["CheckpointError", "ModelCard", "load_checkpoint", "read_card", "save_checkpoint"]
+
+from .explain import (  # noqa: E402
+    CAM_METHODS,
+    Analysis,
+    CamMethod,
+    analyze,
+    cam_layers,
+    channel_map,
+    strongest_channels,
+)
+from .profiles import class_profiles, class_profiles_from_folder  # noqa: E402
+from .visualize import heatmap_image, overlay  # noqa: E402
+
+__all__ += [
+    "CAM_METHODS",
+    "Analysis",
+    "CamMethod",
+    "analyze",
+    "cam_layers",
+    "channel_map",
+    "class_profiles",
+    "class_profiles_from_folder",
+    "heatmap_image",
+    "overlay",
+    "strongest_channels",
+]

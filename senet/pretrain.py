@@ -23,7 +23,7 @@ from .data import Sample, decode_resized, label_indices, list_image_folder, rand
 from .provenance import describe_dataset
 from .registry import create_model, list_models
 from .train import write_outputs
-from .trainer import TrainConfig, fit, predict, resolve_device
+from .trainer import TrainConfig, fit, predict, resolve_device, seed_everything
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, label_smoothing=0.1, ema_decay=0.0,
         balance=False, amp=args.amp, compile=args.compile, time_budget=args.time_budget, seed=args.seed,
         augment=replace(AugmentConfig(), scale=(0.25, 1.0), rotation=10.0, vflip=0.0, mix_prob=0.3))
+    seed_everything(args.seed)
     model = create_model(args.arch, num_classes=len(labels))
     result = fit(model, train_x, label_indices(splits.train, labels), len(labels), config, mean=card.mean,
                  std=card.std, device=device, log_every=max(1, args.epochs // 20))

@@ -26,7 +26,7 @@ from .metrics import classification_metrics, one_vs_rest_metrics, summarize_fold
 from .provenance import describe_dataset
 from .registry import create_model, list_models
 from .report import card_markdown, save_confusion_png
-from .trainer import FitResult, TrainConfig, bare_throughput, fit, predict, resolve_device
+from .trainer import FitResult, TrainConfig, bare_throughput, fit, predict, resolve_device, seed_everything
 
 CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "monkeypox_vs_rest.accuracy",
            "monkeypox_vs_rest.sensitivity", "monkeypox_vs_rest.specificity", "monkeypox_vs_rest.roc_auc")
@@ -111,6 +111,7 @@ def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: An
     test_x, test_y = eval_tensor([s.path for s in splits.test], base), label_indices(splits.test, labels)
     log(f"[{fold_name}] decoded {len(train_x)}/{len(valid_x)}/{len(test_x)} train/valid/test images in "
         f"{time.perf_counter() - t0:.1f}s; classes {labels}")
+    seed_everything(args.seed)  # the head's (and a scratch model's) initial weights come from the seed too
     model = create_model(args.arch, num_classes=len(labels), **model_args)
     backbone: dict[str, Any] = {}
     if args.init:

@@ -1,0 +1,182 @@
+"""Training, evaluation and pretraining CLIs end to end on a tiny generated dataset (CPU, seconds)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from senet import load_checkpoint, read_card
+from senet.augment import AugmentConfig, augment_batch
+from senet.data import OTHERS, binarize, load_splits, read_folds
+from senet.evaluate import evaluate
+from senet.metrics import classification_metrics, one_vs_rest_metrics, roc_auc
+from senet.pretrain import main as pretrain_main
+from senet.train import main as train_main
+
+CLASSES = {"Monkeypox": (190, 70, 60), "Healthy": (70, 170, 90), "Measles": (60, 80, 190)}
+FAST = ["--img-size", "32", "--batch-size", "6", "--epochs", "2", "--warmup-epochs", "1", "--workers", "2",
+        "--device", "cpu", "--seed", "0"]
+
+
+def make_dataset(root: Path, per_class: int = 8, folds: int = 2) -> Path:
+    """Colour-coded images per class and a folds.csv with Train/Valid/Test in every fold."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, colour in CLASSES.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = (rng.normal(0, 25, (40, 44, 3)) + colour).clip(0, 255).astype(np.uint8)
+            name = f"{label}_{i}.jpg"
+            Image.fromarray(pixels).save(root / label / name)
+            rows.append([name, label] + [("Test", "Valid", "Train", "Train")[(i + k) % 4] for k in range(folds)])
+    with (root / "folds.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "class"] + [f"fold{k + 1}" for k in range(folds)])
+        writer.writerows(rows)
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("msld_tiny"))
+
+
+@pytest.fixture(scope="module")
+def trained(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "model"
+    assert train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_a_loadable_self_describing_checkpoint(trained: Path) -> None:
+    model, card = load_checkpoint(trained.with_suffix(".safetensors"))
+    assert list(card.labels) == sorted(CLASSES)
+    test = card.metrics["test"]
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "per_class", "confusion_matrix"):
+        assert key in test
+    assert sum(map(sum, test["confusion_matrix"])) == test["n"] == 6  # two Test images per class in fold 1
+    assert "monkeypox_vs_rest" in test
+    assert card.training["command"].startswith("python -m senet.train")
+    assert card.training["recipe"]["epochs"] == 2
+    assert card.data["split"] == "folds.csv fold1 (official)"
+    assert card.num_params == sum(p.numel() for p in model.parameters())
+    profiles = card.class_profiles
+    assert profiles["blocks"][0] == "SE_2_1" and len(profiles["blocks"]) == 8
+    assert set(profiles["classes"]) == set(CLASSES)
+    assert trained.with_suffix(".md").read_text().startswith("# ")
+    assert trained.with_name(trained.name + "_confusion.png").stat().st_size > 1000
+
+
+def test_evaluate_agrees_with_the_card(trained: Path, dataset: Path) -> None:
+    card = read_card(trained.with_suffix(".json"))
+    metrics = evaluate(trained.with_suffix(".safetensors"), dataset, fold=1, device="cpu")
+    assert metrics["accuracy"] == pytest.approx(card.metrics["test"]["accuracy"])
+    assert metrics["confusion_matrix"] == card.metrics["test"]["confusion_matrix"]
+
+
+def test_training_is_deterministic_with_a_seed(trained: Path, dataset: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--out", str(again), *FAST])
+    first, _ = load_checkpoint(trained.with_suffix(".safetensors"))
+    second, _ = load_checkpoint(again.with_suffix(".safetensors"))
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_folds_csv_splits_and_positive(dataset: Path) -> None:
+    fold2 = read_folds(dataset, 2)
+    fold1 = load_splits(dataset, fold=1)
+    assert {s.path for s in fold1.test}.isdisjoint({s.path for s in fold1.train})
+    assert {s.path for s in fold2.test} != {s.path for s in fold1.test}
+    assert len(fold1.train) + len(fold1.valid) + len(fold1.test) == 24
+    binary = binarize(fold1, "Monkeypox")
+    assert binary.labels == [OTHERS, "Monkeypox"]
+    assert {s.label for s in binary.train} == {OTHERS, "Monkeypox"}
+    with pytest.raises(ValueError, match="not a class"):
+        binarize(fold1, "Smallpox")
+    with pytest.raises(ValueError, match="fold9"):
+        read_folds(dataset, 9)
+
+
+def test_positive_training_and_cross_validation(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "binary"
+    train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--positive", "Monkeypox", "--out", str(out),
+                *FAST])
+    card = read_card(out.with_suffix(".json"))
+    assert list(card.labels) == [OTHERS, "Monkeypox"]
+    assert card.data["positive"] == "Monkeypox"
+    cv = card.metrics["cv"]
+    assert cv["folds"] == 2 and len(cv["accuracy"]["values"]) == 2
+    assert cv["accuracy"]["mean"] == pytest.approx(np.mean(cv["accuracy"]["values"]))
+    assert out.with_name("binary_fold2.json").is_file()
+    assert card.class_profiles == {}  # a plain ResNet has no SE blocks
+    evaluated = evaluate(out.with_suffix(".safetensors"), dataset, fold=1, device="cpu")  # binarised from the card
+    assert evaluated["labels"] == [OTHERS, "Monkeypox"]
+
+
+def test_plain_image_folder_gets_a_seeded_split(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "folder")
+    (root / "folds.csv").unlink()
+    out = tmp_path / "plain"
+    train_main(["--data", str(root), "--arch", "se_resnet18", "--out", str(out), *FAST])
+    assert read_card(out.with_suffix(".json")).data["split"].startswith("random stratified split")
+
+
+def test_pretrain_then_init_records_the_backbone(dataset: Path, tmp_path: Path) -> None:
+    backbone = tmp_path / "backbone"
+    pretrain_main(["--data", str(dataset), "--arch", "se_resnet18", "--out", str(backbone), "--img-size", "32",
+                   "--batch-size", "8", "--epochs", "2", "--warmup-epochs", "1", "--workers", "2", "--device", "cpu"])
+    pre_card = read_card(backbone.with_suffix(".json"))
+    assert pre_card.labels[0].startswith(dataset.name + "/")
+    assert "heldout_accuracy" in pre_card.metrics
+    out = tmp_path / "finetuned"
+    train_main(["--data", str(dataset), "--arch", "se_resnet18", "--init", str(backbone.with_suffix(".safetensors")),
+                "--out", str(out), *FAST])
+    card = read_card(out.with_suffix(".json"))
+    assert card.backbone["checkpoint"] == "backbone.safetensors"
+    assert card.backbone["training"]["command"].startswith("python -m senet.pretrain")
+    assert "license" in card.backbone and "pretrained backbone" in card.description
+
+
+def test_init_refuses_a_backbone_of_another_architecture(dataset: Path, trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        train_main(["--data", str(dataset), "--arch", "se_resnet34", "--init", str(trained.with_suffix(".safetensors")),
+                    "--out", str(tmp_path / "x"), *FAST])
+
+
+def test_augmentation_is_seeded_and_well_formed() -> None:
+    images = torch.randint(0, 256, (6, 3, 40, 40), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    runs = []
+    for _ in range(2):
+        generator = torch.Generator().manual_seed(3)
+        runs.append(augment_batch(images, labels, 3, (32, 32), AugmentConfig(mix_prob=1.0), (0.5,) * 3, (0.25,) * 3,
+                                  generator, label_smoothing=0.1))
+    (x1, t1), (x2, t2) = runs
+    assert x1.shape == (6, 3, 32, 32) and torch.equal(x1, x2) and torch.equal(t1, t2)
+    assert torch.allclose(t1.sum(1), torch.ones(6)) and torch.isfinite(x1).all()
+
+
+def test_metrics_on_known_values() -> None:
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
+    targets = np.array([0, 1, 2, 1])
+    m = classification_metrics(probs, targets, ["a", "b", "c"])
+    assert m["accuracy"] == 0.75
+    assert m["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    assert m["per_class"]["a"]["precision"] == 0.5 and m["per_class"]["b"]["recall"] == 0.5
+    assert m["balanced_accuracy"] == pytest.approx((1 + 0.5 + 1) / 3)
+    assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
+    assert roc_auc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
+    binary = one_vs_rest_metrics(probs, targets, ["a", "b", "c"], "b")
+    assert binary["sensitivity"] == 0.5 and binary["specificity"] == 1.0
+
+
+def test_card_json_is_plain_json(trained: Path) -> None:
+    data = json.loads(trained.with_suffix(".json").read_text())
+    assert data["arch"] == "se_resnet18" and data["schema_version"] == 1
