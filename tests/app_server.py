@@ -1,0 +1,74 @@
+"""Test support: random-weight checkpoints and the real app launched on a free local port.
+
+Random weights are fine for serving tests (they check the plumbing, not accuracy); batch norms are randomised
+too so that the outputs depend on the image (zero-initialised residual branches would make them nearly flat).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+import senet
+
+LABELS = ("Chickenpox", "Cowpox", "HFMD", "Healthy", "Measles", "Monkeypox")
+
+
+def random_model(arch: str, seed: int, num_classes: int = len(LABELS)) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = senet.create_model(arch, num_classes=num_classes)
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            channels = module.num_features
+            module.weight.data = torch.rand(channels, generator=generator) + 0.5
+            module.bias.data = torch.randn(channels, generator=generator) * 0.1
+            module.running_mean = torch.randn(channels, generator=generator) * 0.1
+            module.running_var = torch.rand(channels, generator=generator) + 0.5
+    return model.eval()
+
+
+def write_checkpoint(directory: Path, name: str, arch: str, *, seed: int = 0, size: int = 64) -> Path:
+    """A small random-weight checkpoint ``directory/name.{safetensors,json}``; returns its weights path."""
+    card = senet.ModelCard(arch=arch, labels=LABELS, input_size=(size, size), title=f"{arch} test model",
+                           data={"name": f"test_{name}"})
+    return senet.save_checkpoint(random_model(arch, seed), card, directory / name)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(checkpoint_dir: Path) -> Iterator[tuple[object, str]]:
+    """``app.build_demo`` on ``checkpoint_dir``, launched as ``python app.py`` would (same launch options) on
+    127.0.0.1 and a free port; yields (demo, url) and closes the server afterwards."""
+    import app
+
+    demo = app.build_demo(checkpoint_dir, device="cpu")
+    demo.queue(default_concurrency_limit=2)
+    options = app.launch_options()
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                **options)
+    try:
+        yield demo, demo.local_url
+    finally:
+        demo.close()
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Few intra-op threads: several requests at once on 2 shared cores are much faster without OpenMP
+    oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
