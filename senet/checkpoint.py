@@ -49,6 +49,7 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path, *, half
     num_params = sum(p.numel() for p in model.parameters())
     card = card.replace(num_params=num_params)
     save_file(state, str(target), metadata={"format": "pt", "arch": card.arch})
+    target.chmod(0o644)  # safetensors writes 0600; a server running as another user must be able to read it
     card_path(target).write_text(card.to_json() + "\n", encoding="utf-8")
     return target
 

@@ -10,6 +10,8 @@ forward hook on ``features`` receives exactly what the head sees (grad-cam issue
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,18 @@ from torch import nn
 
 from .layers import SqueezeExcitation
 from .registry import register_model
+
+
+@contextmanager
+def _keep_running_stats(norm: nn.BatchNorm2d) -> Iterator[None]:
+    """Undo the running-statistics update of ``norm`` made inside the block (checkpoint recomputation)."""
+    saved = [buffer.clone() for buffer in norm.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(norm.buffers(), saved):
+                buffer.copy_(value)
 
 
 class DenseLayer(nn.Module):
@@ -45,7 +59,12 @@ class DenseLayer(nn.Module):
         if self.memory_efficient and self.training and any(t.requires_grad for t in inputs):
             # Recompute the concatenation in backward instead of storing it: memory grows linearly, not
             # quadratically, with depth.
-            bottleneck = checkpoint.checkpoint(self._bottleneck, *inputs, use_reentrant=False)
+            # The recomputation runs norm1 in train mode again: keep it from updating the running statistics a
+            # second time, so both modes train the same network.
+            bottleneck = checkpoint.checkpoint(
+                self._bottleneck, *inputs, use_reentrant=False,
+                context_fn=lambda: (nullcontext(), _keep_running_stats(self.norm1)),
+            )
         else:
             bottleneck = self._bottleneck(*inputs)
         new_features = self.conv2(self.relu2(self.norm2(bottleneck)))

@@ -13,7 +13,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode (L, LA, P, RGBA, CMYK, I;16, 1, ...) -> RGB; transparency is composited on white."""
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in ("La", "RGBa"):  # premultiplied alpha: Pillow cannot convert "La" to RGB directly
+        image = image.convert(image.mode.upper())
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16/32-bit greyscale: scale to 8 bits by the image's own range instead of clipping at 255.
         array = np.asarray(image, dtype=np.float32)
         low, high = float(array.min()), float(array.max())
