@@ -94,7 +94,7 @@ def test_oversized_upload_is_refused_by_the_server(server):
 
 def test_missing_image_is_a_human_message(server):
     _, url, _ = server
-    data = [None, "alpha", "gradcam", "", "", 0.5, "paper", [], "light"]
+    data = [None, "alpha", "gradcam", "", "", 0.5, "paper", "top", "light"]
     event = httpx.post(f"{url}gradio_api/call/analyze", json={"data": data}, timeout=30).json()["event_id"]
     stream = httpx.get(f"{url}gradio_api/call/analyze/{event}", timeout=60).text
     assert "event: error" in stream and "Please upload an image first." in stream

@@ -1,0 +1,291 @@
+"""The checkpoints a UI can offer: discovery, human names, device choice, and a lazy per-device model cache.
+
+Only ``<name>.json`` cards with ``<name>.safetensors`` weights beside them are offered. Pickle files
+(``.pth``, ``.pt``, ...) are listed as refused and never opened. A checkpoint that cannot be read or loaded is
+kept in the list as unavailable, with its reason, so the others keep working. Names coming from clients are
+looked up in the discovered list, never joined onto a path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from .card import ModelCard
+from .checkpoint import CARD_SUFFIX, WEIGHTS_SUFFIX, CheckpointError, load_checkpoint, read_card
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+ENV_DIR = "SENET_CHECKPOINTS"
+PICKLE_SUFFIXES = (".pth", ".pt", ".pkl", ".ckpt", ".bin")
+_ARCH = re.compile(r"^(se_)?(resnet|densenet)(\d+)$")
+_FAMILY = {"resnet": "ResNet", "densenet": "DenseNet"}
+
+
+class UnknownModel(LookupError):
+    """A client asked for a model name that is not in the catalog."""
+
+
+class ModelUnavailable(RuntimeError):
+    """The named checkpoint is listed but cannot be used; the message says why."""
+
+
+@dataclass
+class Entry:
+    """One checkpoint of the catalog.
+
+    Attributes:
+        name: the file stem, the stable identifier clients send (e.g. ``se_resnet18_msld_v2``).
+        display_name: what people see in the picker.
+        card: the model card, or None when it could not be read.
+        error: why the checkpoint cannot be used, or None when it looks usable.
+    """
+
+    name: str
+    display_name: str
+    path: Path
+    card: ModelCard | None = None
+    error: str | None = None
+    load_ms: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # serialises use of the model
+    load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one load at a time
+
+    @property
+    def available(self) -> bool:
+        return self.error is None and self.card is not None
+
+
+def arch_display_name(arch: str) -> str:
+    """``se_resnet18`` -> ``SE-ResNet-18``, ``densenet121`` -> ``DenseNet-121``; other names pass through."""
+    match = _ARCH.match(arch)
+    if match is None:
+        return arch
+    prefix = "SE-" if match.group(1) else ""
+    return f"{prefix}{_FAMILY[match.group(2)]}-{match.group(3)}"
+
+
+def dataset_display_name(data: Mapping[str, Any]) -> str:
+    """A short dataset name from the card's ``data`` section: ``msld_v2`` -> ``MSLD v2``."""
+    for key in ("short_name", "name", "dataset"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            value = value.split(" (")[0].strip()  # "MSLD v2.0 (Mpox Skin Lesion Dataset v2.0)" -> "MSLD v2.0"
+            if " " in value or "_" not in value:
+                return value
+            head, *rest = value.split("_")
+            return " ".join([head.upper(), *rest])
+    return ""
+
+
+def headline_accuracy(metrics: Mapping[str, Any]) -> float | None:
+    """The card's test accuracy as a fraction in [0, 1], or None when the card has none."""
+    candidates: list[Any] = [metrics.get("accuracy"), metrics.get("test_accuracy")]
+    for section in ("test", "cv"):
+        nested = metrics.get(section)
+        if isinstance(nested, Mapping):
+            candidates += [nested.get("accuracy"), nested.get("accuracy_mean")]
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value) / 100 if value > 1 else float(value)
+    return None
+
+
+def card_display_name(card: ModelCard) -> str:
+    """E.g. ``SE-ResNet-18 · MSLD v2 · 6 classes · 74 % acc``, built from the card alone."""
+    parts = [arch_display_name(card.arch)]
+    dataset = dataset_display_name(card.data)
+    if dataset:
+        parts.append(dataset)
+    parts.append(f"{card.num_classes} classes")
+    accuracy = headline_accuracy(card.metrics)
+    if accuracy is not None:
+        parts.append(f"{accuracy * 100:.0f} % acc")
+    return " · ".join(parts)
+
+
+def resolve_device(choice: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``; asking for a missing GPU is an error."""
+    choice = (choice or "auto").lower()
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cpu":
+        return torch.device("cpu")
+    if choice.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
+        return torch.device(choice)
+    raise ValueError(f"unknown device {choice!r}; use auto, cpu or cuda")
+
+
+def device_display_name(device: torch.device) -> str:
+    """``NVIDIA H100 80GB HBM3 (CUDA)`` or ``CPU (2 threads)``."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def _check_header(weights: Path, card: ModelCard) -> None:
+    """Catch corrupted files and label / head mismatches from the safetensors header alone (no tensor is read)."""
+    with weights.open("rb") as handle:
+        head = handle.read(2)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(f"{weights.name} is a pickle / torch.save file, which is never loaded here")
+    try:
+        with safe_open(str(weights), framework="pt") as reader:
+            shapes = {key: reader.get_slice(key).get_shape() for key in reader.keys()}
+    except Exception as error:  # safetensors raises its own error types and OSError on broken files
+        raise CheckpointError(f"{weights.name} is corrupted or not a safetensors file ({error})") from None
+    for key in ("fc.weight", "classifier.weight"):
+        if key in shapes and shapes[key] and shapes[key][0] != card.num_classes:
+            raise CheckpointError(f"{weights.name}: the card lists {card.num_classes} labels but the head {key} "
+                                  f"has {shapes[key][0]} outputs")
+
+
+class Catalog:
+    """The checkpoints of one directory, loaded lazily and cached per name on one device.
+
+    Args:
+        directory: where to look; default ``$SENET_CHECKPOINTS`` or the project's ``checkpoints/``.
+        device: ``auto``, ``cpu``, ``cuda`` or a ``torch.device``.
+    """
+
+    def __init__(self, directory: str | Path | None = None, *, device: str | torch.device = "auto") -> None:
+        self.directory = Path(directory or os.environ.get(ENV_DIR) or DEFAULT_DIR).resolve()
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        self._models: dict[str, nn.Module] = {}
+        self.entries: dict[str, Entry] = self._discover()
+
+    @property
+    def device_name(self) -> str:
+        return device_display_name(self.device)
+
+    def _relative(self, message: str) -> str:
+        # Reasons are shown to visitors: no absolute server paths in them.
+        return message.replace(str(self.directory), "checkpoints")
+
+    def _discover(self) -> dict[str, Entry]:
+        if not self.directory.is_dir():
+            return {}
+        entries: dict[str, Entry] = {}
+        files = sorted(p for p in self.directory.iterdir() if not p.name.startswith("."))
+        stems = sorted({p.stem for p in files if p.suffix in (CARD_SUFFIX, WEIGHTS_SUFFIX)})
+        for stem in stems:
+            entries[stem] = self._inspect(stem)
+        for path in files:
+            if path.suffix.lower() in PICKLE_SUFFIXES and path.stem not in entries:
+                entries[path.stem] = Entry(
+                    path.stem, f"{path.name} (refused)", path,
+                    error=f"{path.name} is a pickle file, which is never loaded here (it can run code); convert it "
+                          "with python -m senet.convert into a .safetensors file with a .json card")
+        named: dict[str, int] = {}
+        for entry in entries.values():
+            named[entry.display_name] = named.get(entry.display_name, 0) + 1
+        for entry in entries.values():  # two checkpoints with equal cards stay distinguishable
+            if named[entry.display_name] > 1:
+                entry.display_name = f"{entry.display_name} ({entry.name})"
+        return entries
+
+    def _inspect(self, stem: str) -> Entry:
+        weights = self.directory / f"{stem}{WEIGHTS_SUFFIX}"
+        entry = Entry(stem, stem, weights)
+        try:
+            for part in (weights, weights.with_suffix(CARD_SUFFIX)):
+                if part.is_symlink() and not part.resolve().is_relative_to(self.directory):
+                    raise CheckpointError(f"{part.name} links outside checkpoints/; refused")
+            entry.card = read_card(weights)
+            if not weights.is_file():
+                raise CheckpointError(f"{weights.name} is missing: the card {stem}.json has no weights beside it")
+            _check_header(weights, entry.card)
+            entry.display_name = card_display_name(entry.card)
+        except CheckpointError as error:
+            entry.error = self._relative(str(error))
+        if entry.error is not None:
+            entry.display_name = f"{stem} (unavailable)"
+        return entry
+
+    def names(self) -> list[str]:
+        """Every listed checkpoint: available ones first, the most accurate first (the default), then by name."""
+        def order(name: str) -> tuple[bool, float, str]:
+            entry = self.entries[name]
+            accuracy = headline_accuracy(entry.card.metrics) if entry.card else None
+            return not entry.available, -(accuracy or 0.0), name
+        return sorted(self.entries, key=order)
+
+    def available(self) -> list[str]:
+        return [name for name in self.names() if self.entries[name].available]
+
+    @property
+    def default(self) -> str | None:
+        """The first available model, or None when there is none."""
+        names = self.available()
+        return names[0] if names else None
+
+    def choices(self) -> list[tuple[str, str]]:
+        """``(display name, name)`` pairs for a picker."""
+        return [(self.entries[name].display_name, name) for name in self.names()]
+
+    def entry(self, name: str | None) -> Entry:
+        """The entry for ``name`` (a file stem or a display name); None means the default model.
+
+        Raises:
+            UnknownModel: the name is not in the list (nothing is ever looked up on disk by it).
+        """
+        if name is None or name == "":
+            name = self.default
+            if name is None:
+                raise UnknownModel("no usable checkpoint is installed in checkpoints/")
+        if not isinstance(name, str):
+            raise UnknownModel("a model name must be a string")
+        if name in self.entries:
+            return self.entries[name]
+        for entry in self.entries.values():
+            if entry.display_name == name:
+                return entry
+        raise UnknownModel(f"unknown model {name[:80]!r}; choose one of: {', '.join(self.names()) or 'none'}")
+
+    def load(self, name: str | None) -> tuple[nn.Module, ModelCard, Entry]:
+        """The model (loaded once, then cached), its card and entry.
+
+        Raises:
+            UnknownModel: the name is not listed.
+            ModelUnavailable: the checkpoint is listed but broken; it stays marked unavailable.
+        """
+        entry = self.entry(name)
+        if not entry.available:
+            raise ModelUnavailable(f"{entry.name} is unavailable: {entry.error}")
+        model = self._models.get(entry.name)
+        if model is None:
+            with entry.load_lock:  # different models load in parallel, one model loads once
+                model = self._models.get(entry.name)
+                if model is None:
+                    model = self._load(entry)
+        assert entry.card is not None
+        return model, entry.card, entry
+
+    def _load(self, entry: Entry) -> nn.Module:
+        if entry.error is not None:
+            raise ModelUnavailable(f"{entry.name} is unavailable: {entry.error}")
+        start = time.perf_counter()
+        try:
+            model, card = load_checkpoint(entry.path, device=self.device)
+        except Exception as error:  # any failure marks only this checkpoint unavailable
+            reason = str(error) if isinstance(error, CheckpointError) else f"loading failed ({error})"
+            entry.error = self._relative(reason)
+            entry.display_name = f"{entry.name} (unavailable)"
+            raise ModelUnavailable(f"{entry.name} is unavailable: {entry.error}") from None
+        entry.card = card
+        entry.load_ms = (time.perf_counter() - start) * 1000
+        self._models[entry.name] = model
+        return model
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._models

@@ -1,0 +1,342 @@
+"""Words for people: the plain-language prediction sentence and the model-card page, in English and Chinese.
+
+Languages are ``en`` and ``zh`` (Simplified Chinese); anything else falls back to English.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .card import ModelCard
+
+LANGUAGES = ("en", "zh")
+
+# Chinese names of the classes of the shipped datasets; other labels are shown as they are.
+LABELS_ZH = {
+    "Chickenpox": "水痘",
+    "Cowpox": "牛痘",
+    "HFMD": "手足口病",
+    "Healthy": "健康皮肤",
+    "Measles": "麻疹",
+    "Monkeypox": "猴痘",
+    "Others": "其他",
+}
+
+_TEXT = {
+    "en": {
+        "top": "The model thinks this looks most like {label} ({p})",
+        "next": "; the next guess is {label} ({p})",
+        "end": ".",
+        "unsure": " It is not confident: no class reaches 50 %.",
+        "positive": " {label} vs. everything else: {p} {label}.",
+        "disclaimer": "Research demo, not a diagnosis. If you are worried about a rash, see a health professional.",
+    },
+    "zh": {
+        "top": "模型认为这最像{label}（{p}）",
+        "next": "；其次是{label}（{p}）",
+        "end": "。",
+        "unsure": "模型并不确定：没有任何类别达到 50 %。",
+        "positive": "{label}与其他所有类别相比：{label}的概率为 {p}。",
+        "disclaimer": "这是研究演示，不是诊断。如果您担心皮疹，请咨询医生或其他医疗专业人员。",
+    },
+}
+
+
+def language(code: str | None) -> str:
+    """``zh-CN,zh;q=0.9`` or ``zh-Hans`` -> ``zh``; anything not Chinese -> ``en``."""
+    first = (code or "").split(",")[0].strip().lower()
+    return "zh" if first.startswith("zh") else "en"
+
+
+def label_name(label: str, lang: str = "en") -> str:
+    """A class name in the given language (unknown labels unchanged)."""
+    return LABELS_ZH.get(label, label) if language(lang) == "zh" else label
+
+
+def percent(p: float) -> str:
+    """0.8123 -> ``81 %``; tiny and near-certain values do not round to a misleading 0 % or 100 %."""
+    if p < 0.005:
+        return "<1 %"
+    if p > 0.995:
+        return ">99 %"
+    return f"{p * 100:.0f} %"
+
+
+def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *, positive: str = "Monkeypox") -> str:
+    """E.g. ``The model thinks this looks most like Measles (81 %); the next guess is Chickenpox (12 %).``
+
+    With more than two classes and ``positive`` among them, the "positive vs. everything else" probability
+    is added (for the shipped models: the chance of Monkeypox against any other class).
+    """
+    text = _TEXT[language(lang)]
+    ranked = sorted(probabilities.items(), key=lambda item: -item[1])
+    if not ranked:
+        return ""
+    (top, p_top), rest = ranked[0], ranked[1:]
+    sentence = text["top"].format(label=label_name(top, lang), p=percent(p_top))
+    if rest:
+        sentence += text["next"].format(label=label_name(rest[0][0], lang), p=percent(rest[0][1]))
+    sentence += text["end"]
+    if p_top < 0.5:
+        sentence += text["unsure"]
+    if len(ranked) > 2 and positive in probabilities:
+        sentence += text["positive"].format(label=label_name(positive, lang), p=percent(probabilities[positive]))
+    return sentence
+
+
+def disclaimer(lang: str = "en") -> str:
+    return _TEXT[language(lang)]["disclaimer"]
+
+
+# --- model card -------------------------------------------------------------------------------------------
+
+_CARD = {
+    "en": {
+        "data": "Data", "classes": "Classes", "metrics": "Test metrics", "confusion": "Confusion matrix",
+        "confusion_note": "Rows: true class, columns: predicted class (counts on the test part).",
+        "cv": "Cross-validation", "cv_note": "Mean ± std over the {k} official folds (one model trained per fold).",
+        "training": "Training recipe", "model": "Model", "license": "License", "citation": "Citation",
+        "limitations": "Limitations", "arch": "Architecture", "params": "Parameters", "input": "Input",
+        "input_value": "{h} × {w} px RGB, ImageNet mean/std normalisation", "created": "Created",
+        "backbone": "Initialised from", "true_pred": "true \\ predicted", "class": "class", "metric": "metric",
+        "value": "value", "per_fold": "per fold", "none": "not recorded", "of_fold": "on the test part of {fold}",
+        "default_limitations": (
+            "Trained on a few hundred web-scraped photos: it has not been validated clinically, may fail on skin "
+            "tones, body sites, cameras or lighting it has rarely seen, and only knows the classes above. "
+            "It is a research demo, not a diagnostic device."),
+    },
+    "zh": {
+        "data": "数据", "classes": "类别", "metrics": "测试指标", "confusion": "混淆矩阵",
+        "confusion_note": "行：真实类别，列：预测类别（测试集上的数量）。",
+        "cv": "交叉验证", "cv_note": "官方 {k} 折的均值 ± 标准差（每折训练一个模型）。",
+        "training": "训练方法", "model": "模型", "license": "许可证", "citation": "引用", "limitations": "局限性",
+        "arch": "架构", "params": "参数量", "input": "输入",
+        "input_value": "{h} × {w} 像素 RGB，ImageNet 均值/标准差归一化",
+        "created": "创建日期", "backbone": "初始化自", "true_pred": "真实 \\ 预测", "class": "类别", "metric": "指标",
+        "value": "数值", "per_fold": "各折", "none": "未记录", "of_fold": "{fold} 的测试集",
+        "default_limitations": (
+            "仅用几百张网络图片训练，未经临床验证；对训练中少见的肤色、身体部位、相机或光照可能出错，"
+            "并且只认识上述类别。这是研究演示，不是诊断工具。"),
+    },
+}
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if value == 0 or abs(value) >= 10:
+            return f"{value:.1f}" if value else "0"
+        return f"{value:.3g}" if abs(value) < 0.01 else f"{value:.3f}"  # a 5e-4 learning rate is not 0.001
+    if isinstance(value, Mapping | list | tuple):
+        value = json.dumps(value, ensure_ascii=False)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _key_values(section: Mapping[str, Any], skip: Sequence[str] = ()) -> str:
+    items = [(key, value) for key, value in section.items() if key not in skip and value not in (None, "", [], {})]
+    return "\n".join(f"- **{key.replace('_', ' ')}**: {_cell(value)}" for key, value in items)
+
+
+def _title(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _test_metrics(metrics: Mapping[str, Any], labels: Sequence[str], words: Mapping[str, str]) -> list[str]:
+    """Scalars, per-class and other tables, and the confusion matrix of a card's test metrics."""
+    nested = metrics.get("test")
+    section = nested if isinstance(nested, Mapping) else metrics
+    out: list[str] = []
+    if isinstance(nested, Mapping) and _is_scalar(metrics.get("fold")):
+        out.append(f"*{words['of_fold'].format(fold=metrics['fold'])}*")
+    scalars = [(_title(key), value) for key, value in section.items() if _is_scalar(value)]
+    if scalars:
+        out.append(_table([words["metric"], words["value"]], scalars))
+    for key, value in section.items():
+        if key in ("confusion_matrix", "cv") or not isinstance(value, Mapping) or not value:
+            continue
+        if all(isinstance(inner, Mapping) for inner in value.values()):  # per class: precision, recall, ...
+            columns = list(dict.fromkeys(name for inner in value.values() for name in inner))
+            rows = [[name, *(inner.get(column, "") for column in columns)] for name, inner in value.items()]
+            out.append(f"**{_title(key)}**\n\n" + _table([words["class"], *map(_title, columns)], rows))
+        else:
+            rows = [(_title(name), inner) for name, inner in value.items() if _is_scalar(inner)]
+            if rows:
+                out.append(f"**{_title(key)}**\n\n" + _table([words["metric"], words["value"]], rows))
+    matrix = section.get("confusion_matrix")
+    names = list(section.get("labels") or labels)
+    if isinstance(matrix, list) and matrix and len(matrix) == len(names):
+        rows = [[name, *row] for name, row in zip(names, matrix)]
+        out.append(f"**{words['confusion']}**\n\n{words['confusion_note']}\n\n"
+                   + _table([words["true_pred"], *names], rows))
+    return out
+
+
+def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str]) -> str:
+    cv = metrics.get("cv")
+    if not isinstance(cv, Mapping):
+        return ""
+    rows = []
+    for key, value in cv.items():
+        if isinstance(value, Mapping) and _is_scalar(value.get("mean")):
+            spread = f" ± {value['std']:.3f}" if isinstance(value.get("std"), float) else ""
+            folds = ", ".join(_cell(v) for v in value.get("values", []))
+            rows.append((_title(key), f"{_cell(value['mean'])}{spread}", folds))
+    if not rows:
+        return ""
+    note = words["cv_note"].format(k=cv.get("folds", len(rows[0][2].split(","))))
+    return f"#### {words['cv']}\n\n{note}\n\n" + _table([words["metric"], "mean ± std", words["per_fold"]], rows)
+
+
+def _class_counts(card: ModelCard, lang: str) -> str:
+    counts = card.data.get("counts") if isinstance(card.data.get("counts"), Mapping) else {}
+    parts = {name: part for name, part in counts.items() if isinstance(part, Mapping)}
+    if not parts:
+        return ", ".join(label_name(label, lang) for label in card.labels)
+    rows = [[label_name(label, lang), *(part.get(label, 0) for part in parts.values())] for label in card.labels]
+    return _table([_CARD[language(lang)]["class"], *parts], rows)
+
+
+def _training(training: Mapping[str, Any]) -> str:
+    command = training.get("command")
+    recipe = training.get("recipe") if isinstance(training.get("recipe"), Mapping) else {}
+    lines = []
+    if isinstance(command, str | list) and command:
+        lines.append("```\n" + (command if isinstance(command, str) else " ".join(map(str, command))) + "\n```")
+    body = _key_values(recipe) + "\n" + _key_values(training, skip=("command", "recipe", "history_tail"))
+    lines.append(body.strip())
+    return "\n\n".join(line for line in lines if line)
+
+
+def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str = "") -> str:
+    """The Model card tab: data, classes, metrics (with confusion matrix), recipe, license, citation, limits."""
+    words = _CARD[language(lang)]
+    parts = [f"### {display_name or card.display_name}"]
+    if card.description:
+        parts.append(card.description)
+    model_lines = [f"- **{words['arch']}**: `{card.arch}`" + (f" {_cell(dict(card.model_args))}" if card.model_args
+                                                               else "")]
+    if card.num_params:
+        model_lines.append(f"- **{words['params']}**: {card.num_params / 1e6:.2f} M")
+    model_lines.append(f"- **{words['input']}**: " + words["input_value"].format(h=card.input_size[0],
+                                                                                 w=card.input_size[1]))
+    if card.backbone:
+        source = card.backbone.get("data", {})
+        names = [s.get("name", "") for s in source.get("sources", [])] if isinstance(source, Mapping) else []
+        origin = card.backbone.get("checkpoint", "")
+        model_lines.append(f"- **{words['backbone']}**: {origin}" + (f" ({'; '.join(names)})" if names else ""))
+    model_lines.append(f"- **{words['created']}**: {card.created}")
+    parts.append(f"#### {words['model']}\n\n" + "\n".join(model_lines))
+    parts.append(f"#### {words['classes']}\n\n{_class_counts(card, lang)}")
+    if card.data:
+        parts.append(f"#### {words['data']}\n\n" + _key_values(card.data, skip=("counts", "citation", "path")))
+    test = _test_metrics(card.metrics, card.labels, words)
+    parts.append(f"#### {words['metrics']}\n\n" + ("\n\n".join(test) if test else words["none"]))
+    cv = _cross_validation(card.metrics, words)
+    if cv:
+        parts.append(cv)
+    if card.training:
+        parts.append(f"#### {words['training']}\n\n{_training(card.training)}")
+    parts.append(f"#### {words['license']}\n\n{card.license}")
+    citation = card.citation or card.data.get("citation", "")
+    if citation:
+        parts.append(f"#### {words['citation']}\n\n```\n{citation}\n```")
+    parts.append(f"#### {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
+    return "\n\n".join(parts) + "\n"
+
+
+# --- UI strings for gr.I18n (keys used by app.py) ------------------------------------------------------------
+
+UI_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "# SENet Explorer",
+        "subtitle": ("See what a Squeeze-and-Excitation network looks at in a skin photo: its prediction, a "
+                     "Grad-CAM heatmap, and how every SE block re-weights its channels."),
+        "disclaimer": "⚠️ **Research demo, not a diagnosis.** Do not use it to make medical decisions.",
+        "model": "Model",
+        "photo": "Photo",
+        "examples": "Examples (true class in the caption; MSLD v2.0 test images, CC BY-NC-SA 4.0)",
+        "analyze": "Analyze",
+        "options": "Explanation options",
+        "method": "CAM method",
+        "target": "Class to explain",
+        "predicted_class": "Predicted class",
+        "layer": "CAM layer",
+        "opacity": "Heatmap opacity",
+        "prediction": "Prediction",
+        "tab_explore": "Explore",
+        "tab_cam": "Grad-CAM",
+        "tab_se": "SE channel weights",
+        "tab_card": "Model card",
+        "overlay": "Heatmap on the photo (download as PNG)",
+        "heatmap": "Raw heatmap",
+        "block": "SE block",
+        "paper_view": "Last block of each stage (SE paper view)",
+        "compare": "Compare with the average photo of",
+        "compare_top": "the two most likely classes",
+        "compare_all": "every class",
+        "compare_none": "none",
+        "se_help": ("**How to read it:** bars are this photo's channel weights (the SE gate, 0 to 1); lines are the "
+                    "average weights over training photos of each class. Values near 1 pass a channel through, "
+                    "near 0 mute it. Early blocks look alike for every class; late blocks (SE_5_x) differ between "
+                    "classes, which is where the network's class-specific choices show."),
+        "block_chart": "Channel weights per block",
+        "overview": "All SE blocks",
+        "drill": "Channel drill-down: what does one channel respond to?",
+        "drill_block": "Block",
+        "channel": "Channel (strongest first)",
+        "channel_map": "Channel feature map on the photo",
+        "status_idle": "Upload a photo or pick an example to start.",
+        "api_help": "Call it from Python with `gradio_client`: see **Use via API** at the bottom of the page.",
+    },
+    "zh": {
+        "title": "# SENet 探索器",
+        "subtitle": ("看看挤压-激励（SE）网络在皮肤照片中关注什么：预测结果、Grad-CAM 热力图，"
+                     "以及每个 SE 模块如何重新加权各通道。"),
+        "disclaimer": "⚠️ **研究演示，不是诊断。** 请勿据此做出医疗决定。",
+        "model": "模型",
+        "photo": "照片",
+        "examples": "示例（说明中为真实类别；MSLD v2.0 测试集图片，CC BY-NC-SA 4.0）",
+        "analyze": "分析",
+        "options": "解释选项",
+        "method": "CAM 方法",
+        "target": "要解释的类别",
+        "predicted_class": "预测类别",
+        "layer": "CAM 层",
+        "opacity": "热力图不透明度",
+        "prediction": "预测",
+        "tab_explore": "探索",
+        "tab_cam": "Grad-CAM",
+        "tab_se": "SE 通道权重",
+        "tab_card": "模型卡",
+        "overlay": "叠加在照片上的热力图（可下载 PNG）",
+        "heatmap": "原始热力图",
+        "block": "SE 模块",
+        "paper_view": "每个阶段的最后一个模块（SE 论文视图）",
+        "compare": "与以下类别的平均照片比较",
+        "compare_top": "最可能的两个类别",
+        "compare_all": "所有类别",
+        "compare_none": "不比较",
+        "se_help": ("**如何阅读：** 柱形是这张照片各通道的权重（SE 门控值，0 到 1）；折线是各类别训练照片的平均权重。"
+                    "接近 1 表示通道被保留，接近 0 表示被抑制。浅层模块对所有类别都相似；深层模块（SE_5_x）"
+                    "在类别之间不同，体现了网络针对类别的选择。"),
+        "block_chart": "各模块的通道权重",
+        "overview": "所有 SE 模块",
+        "drill": "通道细看：某个通道对什么有反应？",
+        "drill_block": "模块",
+        "channel": "通道（最强的在前）",
+        "channel_map": "通道特征图叠加在照片上",
+        "status_idle": "上传照片或选择示例即可开始。",
+        "api_help": "可用 Python 的 `gradio_client` 调用：见页面底部的 **通过 API 使用**。",
+    },
+}
