@@ -86,8 +86,22 @@ def dataset_display_name(data: Mapping[str, Any]) -> str:
     return ""
 
 
+def _complete_cv_accuracy(metrics: Mapping[str, Any]) -> float | None:
+    """The mean accuracy over every official fold, when the card has a complete cross-validation."""
+    cv = metrics.get("cv")
+    if not isinstance(cv, Mapping) or cv.get("incomplete") or int(cv.get("folds", 0) or 0) < 2:
+        return None
+    accuracy = cv.get("accuracy")
+    mean = accuracy.get("mean") if isinstance(accuracy, Mapping) else None
+    return float(mean) if isinstance(mean, int | float) else None
+
+
 def headline_accuracy(metrics: Mapping[str, Any]) -> float | None:
-    """The card's test accuracy as a fraction in [0, 1], or None when the card has none."""
+    """The accuracy people should compare, as a fraction in [0, 1]: the cross-validation mean when the card
+    has a complete one (the number comparable with the literature), else the checkpoint's own Test accuracy."""
+    cv_mean = _complete_cv_accuracy(metrics)
+    if cv_mean is not None:
+        return cv_mean
     candidates: list[Any] = [metrics.get("accuracy"), metrics.get("test_accuracy")]
     for section in ("test", "cv"):
         nested = metrics.get(section)
@@ -108,7 +122,8 @@ def card_display_name(card: ModelCard) -> str:
     parts.append(f"{card.num_classes} classes")
     accuracy = headline_accuracy(card.metrics)
     if accuracy is not None:
-        parts.append(f"{accuracy * 100:.0f} % acc")
+        folds = " (5-fold)" if _complete_cv_accuracy(card.metrics) is not None else ""
+        parts.append(f"{accuracy * 100:.0f} % acc{folds}")
     return " · ".join(parts)
 
 
@@ -130,7 +145,8 @@ def device_display_name(device: torch.device) -> str:
     """``NVIDIA H100 80GB HBM3 (CUDA)`` or ``CPU (2 threads)``."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
 
 
 def _check_header(weights: Path, card: ModelCard) -> None:
