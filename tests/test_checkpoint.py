@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import randomize_
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -23,25 +24,11 @@ from senet.card import IMAGENET_MEAN, IMAGENET_STD
 LABELS = ["cat", "dog", "fox"]
 
 
-def _randomize_(model: nn.Module) -> nn.Module:
-    """Random BN statistics and affine weights, random biases: outputs depend on every tensor."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-            elif isinstance(module, nn.Linear) and module.bias is not None:
-                module.bias.uniform_(-0.2, 0.2)
-    return model
-
-
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, nn.Module, ModelCard]:
     """A small saved se_resnet18 checkpoint shared by the read-only tests; copy it before damaging it."""
     torch.manual_seed(0)
-    model = _randomize_(create_model("se_resnet18", num_classes=len(LABELS))).eval()
+    model = randomize_(create_model("se_resnet18", num_classes=len(LABELS))).eval()
     card = ModelCard(arch="se_resnet18", labels=LABELS, input_size=(64, 64), title="test model")
     path = tmp_path_factory.mktemp("saved") / "model"
     save_checkpoint(model, card, path)
@@ -69,7 +56,7 @@ def _edit_card(path: Path, **changes: object) -> None:
     ("arch", "model_args"), [("se_resnet18", {}), ("se_resnet18", {"se_reduction": 8}), ("se_densenet121", {})]
 )
 def test_round_trip_gives_identical_outputs(arch: str, model_args: dict[str, object], tmp_path: Path) -> None:
-    model = _randomize_(create_model(arch, num_classes=3, **model_args)).eval()
+    model = randomize_(create_model(arch, num_classes=3, **model_args)).eval()
     card = ModelCard(arch=arch, labels=LABELS, model_args=model_args, input_size=(32, 32))
     weights = save_checkpoint(model, card, tmp_path / "model")
     assert weights == tmp_path / "model.safetensors"

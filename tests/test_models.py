@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from model_helpers import randomize_
 from torch import Tensor, nn
 
 from senet import create_model, list_models, register_model, se_blocks
@@ -31,20 +32,6 @@ def _meta(name: str, **kwargs: object) -> nn.Module:
 
 def _num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def _randomize_(model: nn.Module) -> nn.Module:
-    """Random BN statistics and affine weights, random biases: undoes zero-init so every path carries signal."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-            elif isinstance(module, nn.Linear) and module.bias is not None:
-                module.bias.uniform_(-0.2, 0.2)
-    return model
 
 
 def test_registry_lists_every_family() -> None:
@@ -68,7 +55,7 @@ def test_plain_models_have_torchvision_keys_and_shapes(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "densenet121"])
 def test_plain_models_compute_what_torchvision_computes(name: str) -> None:
-    theirs = _randomize_(getattr(torchvision.models, name)(num_classes=3)).eval()
+    theirs = randomize_(getattr(torchvision.models, name)(num_classes=3)).eval()
     ours = create_model(name, num_classes=3).eval()
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, 3, 32, 32)
@@ -78,7 +65,7 @@ def test_plain_models_compute_what_torchvision_computes(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL)
 def test_forward_shape_finite_and_silent(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    model = _randomize_(create_model(name, num_classes=3)).eval()
+    model = randomize_(create_model(name, num_classes=3)).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         out = model(x)
@@ -97,7 +84,7 @@ GRADIENT_MODELS = ["se_resnet18", "resnet18", "se_resnet50", "resnet50", "se_den
 def test_every_parameter_receives_a_gradient(name: str) -> None:
     # 64x32: the last stage still has 2 positions, so train-mode BN over a batch of 2 sees 4 values per channel
     # and passes a real gradient (with 2 values it normalises to +-1 and the gradient almost vanishes).
-    model = _randomize_(create_model(name, num_classes=3)).train()
+    model = randomize_(create_model(name, num_classes=3)).train()
     for info in se_blocks(model):
         # An SE bottleneck has only C/16 hidden units (2 in SE-DenseNet): keep them alive, else a dead ReLU
         # legitimately gives fc1 a zero gradient.
@@ -224,7 +211,7 @@ def test_inplace_checker_catches_torchvision_densenet() -> None:
      ("se_densenet121", {"memory_efficient": True})],
 )
 def test_no_inplace_op_modifies_a_hooked_output(name: str, kwargs: dict[str, object], train: bool) -> None:
-    model = _randomize_(create_model(name, num_classes=3, **kwargs)).train(train)
+    model = randomize_(create_model(name, num_classes=3, **kwargs)).train(train)
     assert _modified_hook_outputs(model, torch.randn(2, 3, 64, 32)) == []
 
 
@@ -233,7 +220,7 @@ def test_memory_efficient_densenet_matches_the_normal_path(small_inputs: bool) -
     # A narrow, shallow SE-DenseNet runs the same layer code as se_densenet121 at a fraction of the cost.
     config = dict(growth_rate=8, block_config=(2, 3, 2, 2), num_init_features=16, se_reduction=4, num_classes=3,
                   small_inputs=small_inputs)
-    normal = _randomize_(DenseNet(**config)).train()  # type: ignore[arg-type]
+    normal = randomize_(DenseNet(**config)).train()  # type: ignore[arg-type]
     efficient = DenseNet(**config, memory_efficient=True)  # type: ignore[arg-type]
     efficient.load_state_dict(normal.state_dict())
     efficient.train()
