@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +105,3 @@ class ModelCard:
         if int(data.get("schema_version", SCHEMA_VERSION)) > SCHEMA_VERSION:
             raise ValueError(f"model card schema {data['schema_version']} is newer than this code's {SCHEMA_VERSION}")
         return cls(**data)
-
-
-def label_list(labels: Sequence[str]) -> list[str]:
-    return [str(label) for label in labels]

@@ -142,54 +142,51 @@ class ResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_BASIC, _BOTTLENECK = BasicBlock, Bottleneck
-
-
 @register_model
 def se_resnet18(*, num_classes: int = 1000, se_reduction: int = 16) -> ResNet:
-    return ResNet(_BASIC, (2, 2, 2, 2), num_classes=num_classes, se_reduction=se_reduction)
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, se_reduction=se_reduction)
 
 
 @register_model
 def se_resnet34(*, num_classes: int = 1000, se_reduction: int = 16) -> ResNet:
-    return ResNet(_BASIC, (3, 4, 6, 3), num_classes=num_classes, se_reduction=se_reduction)
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes=num_classes, se_reduction=se_reduction)
 
 
 @register_model
 def se_resnet50(*, num_classes: int = 1000, se_reduction: int = 16) -> ResNet:
-    return ResNet(_BOTTLENECK, (3, 4, 6, 3), num_classes=num_classes, se_reduction=se_reduction)
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, se_reduction=se_reduction)
 
 
 @register_model
 def se_resnet101(*, num_classes: int = 1000, se_reduction: int = 16) -> ResNet:
-    return ResNet(_BOTTLENECK, (3, 4, 23, 3), num_classes=num_classes, se_reduction=se_reduction)
+    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes=num_classes, se_reduction=se_reduction)
 
 
 @register_model
 def se_resnet152(*, num_classes: int = 1000, se_reduction: int = 16) -> ResNet:
-    return ResNet(_BOTTLENECK, (3, 8, 36, 3), num_classes=num_classes, se_reduction=se_reduction)
+    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes=num_classes, se_reduction=se_reduction)
 
 
 @register_model
 def resnet18(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(_BASIC, (2, 2, 2, 2), num_classes=num_classes, se_reduction=None)
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, se_reduction=None)
 
 
 @register_model
 def resnet34(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(_BASIC, (3, 4, 6, 3), num_classes=num_classes, se_reduction=None)
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes=num_classes, se_reduction=None)
 
 
 @register_model
 def resnet50(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(_BOTTLENECK, (3, 4, 6, 3), num_classes=num_classes, se_reduction=None)
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, se_reduction=None)
 
 
 @register_model
 def resnet101(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(_BOTTLENECK, (3, 4, 23, 3), num_classes=num_classes, se_reduction=None)
+    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes=num_classes, se_reduction=None)
 
 
 @register_model
 def resnet152(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(_BOTTLENECK, (3, 8, 36, 3), num_classes=num_classes, se_reduction=None)
+    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes=num_classes, se_reduction=None)
