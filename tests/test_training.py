@@ -180,3 +180,15 @@ def test_metrics_on_known_values() -> None:
 def test_card_json_is_plain_json(trained: Path) -> None:
     data = json.loads(trained.with_suffix(".json").read_text())
     assert data["arch"] == "se_resnet18" and data["schema_version"] == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda_with_amp(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cuda"
+    args = [a if a != "cpu" else "cuda" for a in FAST]
+    train_main(["--data", str(dataset), "--arch", "se_resnet18", "--out", str(out), "--measure-throughput", *args])
+    card = read_card(out.with_suffix(".json"))
+    assert card.training["device"] != "CPU" and card.training["speed"]["bare_fwd_bwd_images_per_s"] > 0
+    model, _ = load_checkpoint(out.with_suffix(".safetensors"))  # trained on the GPU, loads on the CPU
+    assert all(p.device.type == "cpu" for p in model.parameters())
