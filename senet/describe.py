@@ -182,7 +182,7 @@ def _test_metrics(metrics: Mapping[str, Any], labels: Sequence[str], words: Mapp
     return out
 
 
-def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str]) -> str:
+def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str], section: str = "####") -> str:
     cv = metrics.get("cv")
     if not isinstance(cv, Mapping):
         return ""
@@ -195,7 +195,7 @@ def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str]) -> s
     if not rows:
         return ""
     note = words["cv_note"].format(k=cv.get("folds", len(rows[0][2].split(","))))
-    return f"#### {words['cv']}\n\n{note}\n\n" + _table([words["metric"], "mean ± std", words["per_fold"]], rows)
+    return f"{section} {words['cv']}\n\n{note}\n\n" + _table([words["metric"], "mean ± std", words["per_fold"]], rows)
 
 
 def _class_counts(card: ModelCard, lang: str) -> str:
@@ -218,10 +218,14 @@ def _training(training: Mapping[str, Any]) -> str:
     return "\n\n".join(line for line in lines if line)
 
 
-def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str = "") -> str:
-    """The Model card tab: data, classes, metrics (with confusion matrix), recipe, license, citation, limits."""
+def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str = "", level: int = 3) -> str:
+    """The model card: data, classes, metrics (with confusion matrix), recipe, license, citation, limits.
+
+    ``level`` is the markdown level of the title (3 inside the app's tab, 1 for a stand-alone ``.md`` file).
+    """
     words = _CARD[language(lang)]
-    parts = [f"### {display_name or card.display_name}"]
+    section = "#" * (level + 1)
+    parts = [f"{'#' * level} {display_name or card.display_name}"]
     if card.description:
         parts.append(card.description)
     model_lines = [f"- **{words['arch']}**: `{card.arch}`" + (f" {_cell(dict(card.model_args))}" if card.model_args
@@ -236,22 +240,22 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
         origin = card.backbone.get("checkpoint", "")
         model_lines.append(f"- **{words['backbone']}**: {origin}" + (f" ({'; '.join(names)})" if names else ""))
     model_lines.append(f"- **{words['created']}**: {card.created}")
-    parts.append(f"#### {words['model']}\n\n" + "\n".join(model_lines))
-    parts.append(f"#### {words['classes']}\n\n{_class_counts(card, lang)}")
+    parts.append(f"{section} {words['model']}\n\n" + "\n".join(model_lines))
+    parts.append(f"{section} {words['classes']}\n\n{_class_counts(card, lang)}")
     if card.data:
-        parts.append(f"#### {words['data']}\n\n" + _key_values(card.data, skip=("counts", "citation", "path")))
+        parts.append(f"{section} {words['data']}\n\n" + _key_values(card.data, skip=("counts", "citation", "path")))
     test = _test_metrics(card.metrics, card.labels, words)
-    parts.append(f"#### {words['metrics']}\n\n" + ("\n\n".join(test) if test else words["none"]))
-    cv = _cross_validation(card.metrics, words)
+    parts.append(f"{section} {words['metrics']}\n\n" + ("\n\n".join(test) if test else words["none"]))
+    cv = _cross_validation(card.metrics, words, section)
     if cv:
         parts.append(cv)
     if card.training:
-        parts.append(f"#### {words['training']}\n\n{_training(card.training)}")
-    parts.append(f"#### {words['license']}\n\n{card.license}")
+        parts.append(f"{section} {words['training']}\n\n{_training(card.training)}")
+    parts.append(f"{section} {words['license']}\n\n{card.license}")
     citation = card.citation or card.data.get("citation", "")
     if citation:
-        parts.append(f"#### {words['citation']}\n\n```\n{citation}\n```")
-    parts.append(f"#### {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
+        parts.append(f"{section} {words['citation']}\n\n```\n{citation}\n```")
+    parts.append(f"{section} {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
     return "\n\n".join(parts) + "\n"
 
 

@@ -22,10 +22,11 @@ from .augment import AugmentConfig
 from .card import ModelCard
 from .checkpoint import load_checkpoint, read_card, save_checkpoint, weights_path
 from .data import Splits, binarize, decode_resized, label_indices, load_splits, open_rgb
+from .describe import model_card_markdown
 from .metrics import classification_metrics, one_vs_rest_metrics, summarize_folds
 from .provenance import describe_dataset
 from .registry import create_model, list_models
-from .report import card_markdown, save_confusion_png
+from .report import save_confusion_png
 from .trainer import FitResult, TrainConfig, bare_throughput, fit, predict, resolve_device, seed_everything
 
 CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "monkeypox_vs_rest.accuracy",
@@ -185,7 +186,7 @@ def write_outputs(model: nn.Module, card: ModelCard, out: Path, *, half: bool) -
     if "confusion_matrix" in test:
         save_confusion_png(test["confusion_matrix"], list(card.labels), out.with_name(out.name + "_confusion.png"),
                            title=f"{card.display_name}: confusion matrix ({card.metrics.get('fold', 'Test')})")
-    out.with_suffix(".md").write_text(card_markdown(card) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(model_card_markdown(card, "en", level=1), encoding="utf-8")
     return path
 
 
