@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .augment import AugmentConfig
+from .augment import AugmentConfig, normalize
 from .card import ModelCard
 from .data import Sample, decode_resized, label_indices, list_image_folder, random_splits
 from .provenance import describe_dataset
@@ -63,9 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     hold_x = decode_resized([s.path for s in splits.valid], (args.img_size, args.img_size), workers=args.workers)
     print(f"decoded {len(train_x)} + {len(hold_x)} images ({len(labels)} classes) in {time.perf_counter() - t0:.1f}s")
     card = ModelCard(arch=args.arch, labels=labels, input_size=(args.img_size, args.img_size))
-    mean = torch.tensor(card.mean).view(1, 3, 1, 1)
-    std = torch.tensor(card.std).view(1, 3, 1, 1)
-    hold = (hold_x.float() / 255 - mean) / std
+    hold = normalize(hold_x.float() / 255, card.mean, card.std)
     hold_y = label_indices(splits.valid, labels)
     config = TrainConfig(
         epochs=args.epochs, img_size=args.img_size, batch_size=args.batch_size, lr=args.lr,

@@ -143,7 +143,7 @@ def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: An
         speed |= {"bare_fwd_bwd_images_per_s": round(bare, 1), "ratio": round(result.images_per_s / bare, 3)}
     log(f"[{fold_name}] best epoch {result.best_epoch}: test acc {test['accuracy']:.4f} macro-F1 "
         f"{test['macro_f1']:.4f} in {result.seconds:.0f}s; {speed}")
-    profiles = _class_profiles(result.model, splits, base, labels)
+    profiles = _class_profiles(result.model, splits, base, labels, valid_x, valid_y)
     dataset = describe_dataset(args.data)
     card = base.replace(
         title=args.title,
@@ -160,16 +160,17 @@ def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: An
     return card, result.model
 
 
-def _class_profiles(model: nn.Module, splits: Splits, card: ModelCard, labels: list[str]) -> dict[str, Any]:
+def _class_profiles(model: nn.Module, splits: Splits, card: ModelCard, labels: list[str], valid_x: torch.Tensor,
+                    valid_y: torch.Tensor) -> dict[str, Any]:
     """Per-class mean excitation of every SE block over the Train and Valid images (none for plain models)."""
     from .layers import se_blocks
     from .profiles import class_profiles
 
     if not se_blocks(model):
         return {}
-    samples = splits.train + splits.valid
-    images = eval_tensor([s.path for s in samples], card)
-    targets = label_indices(samples, labels)
+    # Valid is already preprocessed as at inference; only Train needs decoding that way (it is stored larger).
+    images = torch.cat([eval_tensor([s.path for s in splits.train], card), valid_x])
+    targets = torch.cat([label_indices(splits.train, labels), valid_y])
     batches = [(images[i:i + 64], targets[i:i + 64]) for i in range(0, len(images), 64)]
     device = next(model.parameters()).device
     return class_profiles(model, batches, labels, device=device)
