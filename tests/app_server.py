@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import model_helpers
 import torch
 
 import senet
@@ -19,17 +20,7 @@ LABELS = ("Chickenpox", "Cowpox", "HFMD", "Healthy", "Measles", "Monkeypox")
 
 
 def random_model(arch: str, seed: int, num_classes: int = len(LABELS)) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    model = senet.create_model(arch, num_classes=num_classes)
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            channels = module.num_features
-            module.weight.data = torch.rand(channels, generator=generator) + 0.5
-            module.bias.data = torch.randn(channels, generator=generator) * 0.1
-            module.running_mean = torch.randn(channels, generator=generator) * 0.1
-            module.running_var = torch.rand(channels, generator=generator) + 0.5
-    return model.eval()
+    return model_helpers.random_model(arch, seed, num_classes)
 
 
 def write_checkpoint(directory: Path, name: str, arch: str, *, seed: int = 0, size: int = 64) -> Path:

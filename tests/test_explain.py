@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import pytorch_grad_cam
 import torch
+from model_helpers import random_model
 from PIL import Image
 from pytorch_grad_cam.ablation_layer import AblationLayer
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -21,18 +22,7 @@ SLOW = [key for key, method in senet.CAM_METHODS.items() if method.slow]
 
 
 def _randomized(arch: str, seed: int) -> torch.nn.Module:
-    """A random-init model whose batch norms are random too (the zero-init residuals would make SE inputs 0)."""
-    torch.manual_seed(seed)
-    model = senet.create_model(arch, num_classes=len(LABELS))
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            c = module.num_features
-            module.weight.data = torch.rand(c, generator=generator) + 0.5
-            module.bias.data = torch.randn(c, generator=generator) * 0.1
-            module.running_mean = torch.randn(c, generator=generator) * 0.1
-            module.running_var = torch.rand(c, generator=generator) + 0.5
-    return model.eval()
+    return random_model(arch, seed, len(LABELS))
 
 
 @pytest.fixture(scope="module")
