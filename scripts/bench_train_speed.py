@@ -1,10 +1,19 @@
-"""Bare forward+backward+step images/s of the shipped architectures, eager vs torch.compile, on this device.
+"""Bare forward+backward+step images/s of the shipped architectures: the ceiling for ``senet.train``'s speed.
 
-The ceiling that ``senet.train``'s own images/s (augmentation included) is compared with.
+Compares, on this device and in one run: batch sizes, eager vs ``torch.compile`` modes (``reduce-overhead``
+uses CUDA graphs, the cure for a launch-bound SE-DenseNet if it works with training-mode BatchNorm), and N
+training processes sharing the device at once (``--processes``; what ``scripts/gpu_jobs.sh cv`` does with the
+five folds). Random tensors, so no data pipeline is involved.
+
+    python scripts/bench_train_speed.py                                    # the default grid
+    python scripts/bench_train_speed.py --arch se_densenet121 --batch-sizes 32 128 --modes eager reduce-overhead
+    python scripts/bench_train_speed.py --arch se_densenet121 --processes 5
 """
 
 from __future__ import annotations
 
+import argparse
+import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -17,20 +26,57 @@ from senet import create_model  # noqa: E402
 from senet.trainer import bare_throughput, resolve_device  # noqa: E402
 
 
-def main() -> None:
+def one_setting(arch: str, batch: int, size: int, mode: str, device: torch.device, steps: int) -> float:
+    model = create_model(arch, num_classes=6)
+    return bare_throughput(model, batch, size, device, compile=mode != "eager",
+                           compile_mode=None if mode in ("eager", "default") else mode, steps=steps)
+
+
+def _worker(arch: str, batch: int, size: int, steps: int, barrier: mp.Barrier, results: mp.Queue) -> None:
     device = resolve_device("auto")
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}")
-    for arch, batch, size, try_compile in [("se_resnet18", 32, 224, False), ("se_densenet121", 32, 224, True),
-                                           ("se_resnet18", 256, 112, False), ("se_densenet121", 256, 112, True)]:
-        model = create_model(arch, num_classes=6)
-        for compiled in (False, True) if try_compile else (False,):
-            if compiled:
+    one_setting(arch, batch, size, "eager", device, steps=3)  # warm-up: CUDA context, cuDNN autotuning
+    barrier.wait()  # every process measures over the same window
+    results.put(one_setting(arch, batch, size, "eager", device, steps))
+
+
+def concurrent_throughput(arch: str, batch: int, size: int, processes: int, steps: int) -> list[float]:
+    """Images/s of each of ``processes`` training processes running at the same time on the device."""
+    context = mp.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_worker, args=(arch, batch, size, steps, barrier, results))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    speeds = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return speeds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", nargs="+", default=["se_resnet18", "se_densenet121"])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    p.add_argument("--img-size", type=int, default=224)
+    p.add_argument("--modes", nargs="+", default=["eager"],
+                   choices=["eager", "default", "reduce-overhead", "max-autotune-no-cudagraphs"])
+    p.add_argument("--processes", type=int, default=0, help="also run N eager processes at once (batch: the first)")
+    p.add_argument("--steps", type=int, default=20)
+    args = p.parse_args()
+    device = resolve_device("auto")
+    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}; "
+          f"torch {torch.__version__}")
+    for arch in args.arch:
+        for batch in args.batch_sizes:
+            for mode in args.modes:
                 start = time.perf_counter()
-                speed = bare_throughput(model, batch, size, device, compile=True)
-                print(f"{arch} bs{batch} {size}px compiled: {speed:,.0f} img/s "
-                      f"(incl. compile {time.perf_counter() - start:.0f}s total)")
-            else:
-                print(f"{arch} bs{batch} {size}px eager: {bare_throughput(model, batch, size, device):,.0f} img/s")
+                speed = one_setting(arch, batch, args.img_size, mode, device, args.steps)
+                print(f"{arch} bs{batch} {args.img_size}px {mode}: {speed:,.0f} img/s "
+                      f"({time.perf_counter() - start:.0f}s with warm-up/compilation)", flush=True)
+        if args.processes > 1:
+            speeds = concurrent_throughput(arch, args.batch_sizes[0], args.img_size, args.processes, args.steps)
+            print(f"{arch} bs{args.batch_sizes[0]} {args.img_size}px, {args.processes} processes at once: "
+                  f"{sum(speeds):,.0f} img/s in all ({', '.join(f'{s:,.0f}' for s in speeds)})", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The GPU runs behind the shipped checkpoints, as run on the lent H100 (see README "Reproducing the results").
 # Usage: bash scripts/gpu_jobs.sh PHASE   with PHASE one of: scratch, pretrain, finetune
+#        bash scripts/gpu_jobs.sh cv NAME TRAIN_ARGS...   every official fold in its own process, all at once,
+#             then python -m senet.crossval: e.g. cv se_densenet121_msld_v2 --arch se_densenet121 --epochs 60 ...
 # Data: .data/*.tar.gz (msld.tar.gz: msld_v2 + msld_v1; nette/woof.tar.gz: the pretraining corpora), unpacked to
-# .data/x. Outputs under runs/ and, on the device machine, copies of logs and small results under $OUT.
+# .data/x (DATA=folder overrides the MSLD v2 folder). Outputs under runs/ and, on the device machine, copies of
+# logs and small results under $OUT. LIMIT (seconds, default 540) stops the cv phase's folds in time for the
+# finished ones to come back: a device command killed at its own limit returns nothing.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 phase=${1:?phase}
@@ -13,7 +17,7 @@ for t in .data/*.tar.gz; do
   [ -e "$stamp" ] || { tar xzf "$t" -C .data/x && touch "$stamp"; }
 done
 ls .data/x
-MSLD=.data/x/msld_v2
+MSLD=${DATA:-.data/x/msld_v2}
 
 run() {  # run NAME CMD...: in the background, log to runs/NAME.log
   local name=$1; shift
@@ -50,9 +54,24 @@ finetune)
   wait
   cp runs/*_msld_v2.safetensors runs/*_msld_v2.json runs/*_msld_v2.md runs/*_msld_v2_confusion.png "$out"/ 2>/dev/null
   ;;
+cv)
+  # Separate processes overlap on the GPU: one fold alone leaves it idle between the small kernels it launches.
+  name=${2:?name}; shift 2
+  export OMP_NUM_THREADS=${THREADS:-3}  # five launch-bound processes need their CPU cores for launching kernels
+  folds=$(head -1 "$MSLD/folds.csv" | tr -d '\r' | tr ',' '\n' | sed -n 's/^fold//p')
+  for k in $folds; do
+    run "${name}_fold$k" timeout "${LIMIT:-540}" python3 -m senet.train --data "$MSLD" --folds "$k" \
+        --out "runs/$name" "$@"
+  done
+  wait
+  python3 -m senet.crossval --out "runs/$name" | tee "runs/${name}_cv.log"
+  # At most 8 files come back from a device command: the merged checkpoint, and the folds' cards and logs in one tar.
+  cp "runs/$name".{safetensors,json,md} "runs/${name}_confusion.png" "$out"/ 2>/dev/null
+  tar czf "$out/${name}_folds.tgz" runs/"$name"_fold*.json runs/"$name"_fold*.md runs/"$name"_*.log 2>/dev/null
+  ;;
 esac
 for f in runs/*.log; do echo "##### $f"; grep -vE "^\[fold[0-9]\] epoch [0-9]+/" "$f" | tail -n 40; done
-cp runs/*.log "$out"/ 2>/dev/null
+[ "$phase" = cv ] || cp runs/*.log "$out"/ 2>/dev/null
 python3 - "$out" <<'PY'
 import json, glob, sys, os
 rows = {}

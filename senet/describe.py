@@ -96,7 +96,8 @@ _CARD = {
     "en": {
         "data": "Data", "classes": "Classes", "metrics": "Test metrics", "confusion": "Confusion matrix",
         "confusion_note": "Rows: true class, columns: predicted class (counts on the test part).",
-        "cv": "Cross-validation", "cv_note": "Mean ± std over the {k} official folds (one model trained per fold).",
+        "cv": "Cross-validation", "cv_note": "Mean ± std over {k} official folds (one model trained per fold).",
+        "cv_folds": "Folds: {ids}.", "cv_incomplete": "**Incomplete:** {why}.",
         "training": "Training recipe", "model": "Model", "license": "License", "citation": "Citation",
         "limitations": "Limitations", "arch": "Architecture", "params": "Parameters", "input": "Input",
         "input_value": "{h} × {w} px RGB, ImageNet mean/std normalisation", "created": "Created",
@@ -111,6 +112,7 @@ _CARD = {
         "data": "数据", "classes": "类别", "metrics": "测试指标", "confusion": "混淆矩阵",
         "confusion_note": "行：真实类别，列：预测类别（测试集上的数量）。",
         "cv": "交叉验证", "cv_note": "官方 {k} 折的均值 ± 标准差（每折训练一个模型）。",
+        "cv_folds": "折：{ids}。", "cv_incomplete": "**不完整：** {why}。",
         "training": "训练方法", "model": "模型", "license": "许可证", "citation": "引用", "limitations": "局限性",
         "arch": "架构", "params": "参数量", "input": "输入",
         "input_value": "{h} × {w} 像素 RGB，ImageNet 均值/标准差归一化",
@@ -195,6 +197,10 @@ def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str], sect
     if not rows:
         return ""
     note = words["cv_note"].format(k=cv.get("folds", len(rows[0][2].split(","))))
+    if isinstance(cv.get("fold_ids"), list):
+        note += " " + words["cv_folds"].format(ids=", ".join(str(fold) for fold in cv["fold_ids"]))
+    if cv.get("incomplete"):
+        note += " " + words["cv_incomplete"].format(why=str(cv["incomplete"]).rstrip("."))
     return f"{section} {words['cv']}\n\n{note}\n\n" + _table([words["metric"], "mean ± std", words["per_fold"]], rows)
 
 

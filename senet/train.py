@@ -2,6 +2,7 @@
 
     python -m senet.train --data ../shared/data/msld_v2 --arch se_resnet18 --fold 1 --out checkpoints/NAME
     python -m senet.train --data ../shared/data/msld_v2 --arch se_resnet18 --cv --out runs/NAME   # 5 folds
+    python -m senet.train ... --folds 3,4 --out runs/NAME   # some folds now; merge: python -m senet.crossval
 """
 
 from __future__ import annotations
@@ -20,17 +21,15 @@ from torch import nn
 
 from .augment import AugmentConfig
 from .card import ModelCard
-from .checkpoint import load_checkpoint, read_card, save_checkpoint, weights_path
+from .checkpoint import load_checkpoint
+from .crossval import fold_path, merge_folds
 from .data import Splits, binarize, decode_resized, label_indices, load_splits, open_rgb
-from .describe import model_card_markdown
-from .metrics import classification_metrics, one_vs_rest_metrics, summarize_folds
+from .metrics import classification_metrics, one_vs_rest_metrics
 from .provenance import describe_dataset
 from .registry import create_model, list_models
-from .report import save_confusion_png
+from .report import write_outputs
 from .trainer import FitResult, TrainConfig, bare_throughput, fit, predict, resolve_device, seed_everything
 
-CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "monkeypox_vs_rest.accuracy",
-           "monkeypox_vs_rest.sensitivity", "monkeypox_vs_rest.specificity", "monkeypox_vs_rest.roc_auc")
 LIMITATIONS = ("A research demo trained on a few hundred web-scraped photos; not a medical device and not a "
                "diagnosis. Skin tones, cameras and lesion stages absent from the data are not covered; accuracy "
                "on new photos can be far lower than on the Test folds.")
@@ -67,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     split = p.add_mutually_exclusive_group()
     split.add_argument("--fold", type=int, help="official fold of folds.csv (default 1)")
     split.add_argument("--cv", action="store_true", help="train and test on every official fold; report mean +- std")
+    split.add_argument("--folds", type=_fold_list, help="train only these official folds (e.g. 3,4,5), each written "
+                       "as OUT_foldK; merge them later with python -m senet.crossval --out OUT")
     p.add_argument("--positive", help="turn the data into POSITIVE vs. everything else (e.g. Monkeypox)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--img-size", type=int, default=224)
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+                   help="torch.compile mode with --compile (reduce-overhead: CUDA graphs, against launch-bound models)")
     p.add_argument("--workers", type=int, default=8, help="threads decoding images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-budget", type=float, default=0.0,
@@ -97,8 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: Any = print) -> tuple[ModelCard,
-                                                                                                     nn.Module]:
+def _fold_list(text: str) -> list[int]:
+    try:
+        folds = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected fold numbers like 3,4,5, got {text!r}") from None
+    if not folds or folds[0] < 1:
+        raise argparse.ArgumentTypeError(f"expected fold numbers >= 1, got {text!r}")
+    return folds
+
+
+def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: Any = print, *,
+               official_folds: int = 0) -> tuple[ModelCard, nn.Module]:
     """Train on one split, test on its Test part, and return the card (metrics filled in) and the model."""
     device = resolve_device(args.device)
     labels = splits.labels
@@ -127,10 +140,11 @@ def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: An
         epochs=args.epochs, img_size=args.img_size, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
         ema_decay=args.ema, backbone_lr_scale=args.backbone_lr_scale, amp=args.amp, compile=args.compile,
+        compile_mode=None if args.compile_mode in (None, "default") else args.compile_mode,
         time_budget=args.time_budget,
         seed=args.seed, augment=replace(AugmentConfig(), mix_prob=args.mix_prob))
-    bare = bare_throughput(model, args.batch_size, args.img_size, device, amp=args.amp, compile=args.compile) \
-        if args.measure_throughput else None
+    bare = bare_throughput(model, args.batch_size, args.img_size, device, amp=args.amp, compile=args.compile,
+                           compile_mode=config.compile_mode) if args.measure_throughput else None
     result: FitResult = fit(model, train_x, train_y, len(labels), config, mean=base.mean, std=base.std,
                             device=device, valid_images=valid_x, valid_labels=valid_y,
                             log=lambda m: log(f"[{fold_name}] {m}"), log_every=max(1, args.epochs // 10))
@@ -152,6 +166,7 @@ def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: An
                   "recipe": config.to_dict(), "device": _device_name(device), "seconds": round(result.seconds, 1),
                   "speed": speed, "history_tail": result.history[-3:]},
         data={**dataset, "split": splits.source, "counts": splits.counts(),
+              **({"official_folds": official_folds} if official_folds else {}),
               **({"positive": args.positive} if args.positive else {})},
         backbone=backbone, license=dataset.get("license", "unspecified"), citation=dataset.get("citation", ""),
         limitations=LIMITATIONS, class_profiles=profiles,
@@ -180,48 +195,40 @@ def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
 
-def write_outputs(model: nn.Module, card: ModelCard, out: Path, *, half: bool) -> Path:
-    path = save_checkpoint(model, card, out, half=half)
-    card = read_card(path)  # with num_params filled in
-    test = card.metrics.get("test", {})
-    if "confusion_matrix" in test:
-        save_confusion_png(test["confusion_matrix"], list(card.labels), out.with_name(out.name + "_confusion.png"),
-                           title=f"{card.display_name}: confusion matrix ({card.metrics.get('fold', 'Test')})")
-    out.with_suffix(".md").write_text(model_card_markdown(card, "en", level=1), encoding="utf-8")
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.data.is_dir():
         raise SystemExit(f"--data {args.data} is not a folder")
-    if args.cv:
-        if not (args.data / "folds.csv").is_file():
-            raise SystemExit("--cv needs the official folds: DATA/folds.csv")
-        header = (args.data / "folds.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
-        folds = [int(c[4:]) for c in header if c.startswith("fold")]
-    else:
-        folds = [args.fold or 1] if (args.data / "folds.csv").is_file() else [0]
-    results, first = [], None
+    has_folds = (args.data / "folds.csv").is_file()
+    official = _official_folds(args.data) if has_folds else []
+    if (args.cv or args.folds) and not has_folds:
+        raise SystemExit("--cv and --folds need the official folds: DATA/folds.csv")
+    if args.folds and not set(args.folds) <= set(official):
+        raise SystemExit(f"--folds {args.folds}: folds.csv has folds {official}")
+    folds = official if args.cv else args.folds or ([args.fold or 1] if has_folds else [0])
+    per_fold_files = bool(args.cv or args.folds)
     for fold in folds:
         splits = load_splits(args.data, fold=fold or None, seed=args.seed)
         if args.positive:
             splits = binarize(splits, args.positive)
-        card, model = train_fold(args, splits, f"fold{fold}" if fold else "random split")
-        results.append(card.metrics["test"])
-        if first is None:
-            first = (card, model)
-        elif args.cv:
-            write_outputs(model, card, args.out.with_name(f"{args.out.name}_fold{fold}"), half=args.half)
-    assert first is not None
-    card, model = first
+        card, model = train_fold(args, splits, f"fold{fold}" if fold else "random split",
+                                 official_folds=len(official))
+        # Written as soon as the fold ends, so a run that is stopped later keeps every finished fold.
+        path = write_outputs(model, card, fold_path(args.out, fold) if per_fold_files else args.out, half=args.half)
+        print(f"wrote {path}")
     if args.cv:
-        summary = summarize_folds(results, CV_KEYS)
-        card = card.replace(metrics={**card.metrics, "cv": summary})
-        print(json.dumps({k: v for k, v in summary.items() if k != "folds"}, indent=1))
-    path = write_outputs(model, card, args.out, half=args.half)
-    print(f"wrote {path} and {weights_path(path).with_suffix('.json')}")
+        path = merge_folds(args.out, ship_fold=folds[0])
+        cv = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["metrics"]["cv"]
+        print(json.dumps({k: v for k, v in cv.items() if k != "commands"}, indent=1))
+        print(f"wrote {path} (fold {folds[0]}'s weights, the {len(folds)}-fold metrics)")
+    elif args.folds:
+        print(f"merge the folds trained so far with: python -m senet.crossval --out {args.out}")
     return 0
+
+
+def _official_folds(data: Path) -> list[int]:
+    header = (data / "folds.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    return [int(column[4:]) for column in header if column.startswith("fold")]
 
 
 if __name__ == "__main__":

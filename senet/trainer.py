@@ -38,7 +38,10 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA (ignored on the CPU)
     channels_last: bool = True
     compile: bool = False
+    compile_mode: str | None = None  # torch.compile's mode when compile is set, e.g. "reduce-overhead" (CUDA graphs)
     time_budget: float = 0.0  # seconds; >0: after epoch 2, cut the epoch count so training ends in time
+    stop_after: float = 0.0  # seconds; >0: stop after the epoch that passes it, to be resumed with start_epoch
+    start_epoch: int = 0  # resume a stopped run: epochs already trained; the schedule goes on from there
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -50,10 +53,11 @@ class TrainConfig:
 class FitResult:
     model: nn.Module  # the selected weights (best Valid epoch, EMA when enabled), eval mode
     best_epoch: int
-    epochs: int  # epochs actually trained (fewer than asked when a time budget cut them)
+    epochs: int  # the last epoch trained, resumed ones included (< asked after a time budget or stop_after)
     history: list[dict[str, float]]
     images_per_s: float  # training throughput, augmentation included, median over epochs
     seconds: float
+    finished: bool = True  # False when stop_after ended the run before its last epoch
 
 
 def resolve_device(name: str) -> torch.device:
@@ -160,13 +164,17 @@ def fit(
     """
     seed_everything(config.seed)
     generator = torch.Generator(device=device).manual_seed(config.seed)
+    if config.start_epoch:
+        if config.time_budget > 0:
+            raise ValueError("a time budget cannot shorten a resumed schedule; use stop_after to stop again")
+        generator.manual_seed(config.seed + config.start_epoch)  # a seeded stream of its own for the rest
     model = model.to(device)
     if config.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     train_images, train_labels = train_images.to(device), train_labels.to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True) \
         if config.ema_decay > 0 else None
-    step_model: nn.Module = torch.compile(model) if config.compile else model
+    step_model: nn.Module = torch.compile(model, mode=config.compile_mode) if config.compile else model
     optimizer = make_optimizer(model, config)
     weights = class_weights(train_labels, num_classes).to(device) if config.balance else None
     batch = min(config.batch_size, len(train_images))
@@ -180,7 +188,8 @@ def fit(
     started = time.perf_counter()
     size = (config.img_size, config.img_size)
     epochs = config.epochs
-    epoch = 0
+    epoch = config.start_epoch
+    finished = True
     while epoch < epochs:
         model.train()
         order = torch.randperm(len(train_images), generator=generator, device=device)
@@ -218,7 +227,7 @@ def fit(
         if device.type == "cuda":
             torch.cuda.synchronize()
         speed = seen / (time.perf_counter() - epoch_start)
-        if epoch > 0:  # the first epoch pays for warm-up / compilation
+        if epoch > config.start_epoch:  # the first epoch pays for warm-up / compilation
             speeds.append(speed)
         stats: dict[str, float] = {"loss": loss_sum.item() / seen, "acc": correct.item() / seen, "img_s": speed}
         selected = ema.module if ema is not None else model
@@ -242,23 +251,31 @@ def fit(
         if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
             progress.epoch_done(epoch, stats)
         epoch += 1
+        if 0 < config.stop_after <= time.perf_counter() - started and epoch < epochs:
+            log(f"stopped after epoch {epoch} of {epochs} (stop_after {config.stop_after:.0f}s): resume to finish")
+            finished = False
+            break
     final = ema.module if ema is not None else model
     if best_state is not None:
         final.load_state_dict(best_state)
     else:
-        best_epoch = epochs
+        best_epoch = epoch
     final = final.to(memory_format=torch.contiguous_format).eval()
-    return FitResult(final, best_epoch, epochs, history, float(np.median(speeds)) if speeds else 0.0,
-                     time.perf_counter() - started)
+    return FitResult(final, best_epoch, epoch, history, float(np.median(speeds)) if speeds else 0.0,
+                     time.perf_counter() - started, finished)
 
 
 def bare_throughput(model: nn.Module, batch_size: int, img_size: int, device: torch.device, *, amp: bool = True,
-                    channels_last: bool = True, compile: bool = False, steps: int = 20) -> float:
-    """Images/s of forward + backward + optimizer step on random tensors: the ceiling for training speed."""
+                    channels_last: bool = True, compile: bool = False, compile_mode: str | None = None,
+                    steps: int = 20) -> float:
+    """Images/s of forward + backward + optimizer step on random tensors: the ceiling for training speed.
+
+    ``compile_mode`` is ``torch.compile``'s mode (e.g. "reduce-overhead": CUDA graphs) when ``compile`` is set.
+    """
     model = copy.deepcopy(model).to(device).train()
     if channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if compile else model
+    step_model = torch.compile(model, mode=compile_mode) if compile else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(batch_size, 3, img_size, img_size, device=device)
     if channels_last and device.type == "cuda":

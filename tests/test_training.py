@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,15 @@ from PIL import Image
 
 from senet import load_checkpoint, read_card
 from senet.augment import AugmentConfig, augment_batch
+from senet.crossval import main as crossval_main
+from senet.crossval import merge_folds
 from senet.data import OTHERS, binarize, load_splits, read_folds
 from senet.evaluate import evaluate
 from senet.metrics import classification_metrics, one_vs_rest_metrics, roc_auc
 from senet.pretrain import main as pretrain_main
+from senet.registry import create_model
 from senet.train import main as train_main
+from senet.trainer import TrainConfig, fit
 
 CLASSES = {"Monkeypox": (190, 70, 60), "Healthy": (70, 170, 90), "Measles": (60, 80, 190)}
 FAST = ["--img-size", "32", "--batch-size", "6", "--epochs", "2", "--warmup-epochs", "1", "--workers", "2",
@@ -120,6 +125,40 @@ def test_positive_training_and_cross_validation(dataset: Path, tmp_path: Path) -
     assert evaluated["labels"] == [OTHERS, "Monkeypox"]
 
 
+def test_folds_trained_in_separate_runs_merge_into_the_same_cross_validation(dataset: Path, tmp_path: Path) -> None:
+    whole = tmp_path / "whole"
+    train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--out", str(whole), *FAST])
+    split = tmp_path / "split"
+    for fold in ("2", "1"):  # two sittings, in either order
+        train_main(["--data", str(dataset), "--arch", "resnet18", "--folds", fold, "--out", str(split), *FAST])
+    assert not split.with_suffix(".json").exists()  # nothing is merged until asked
+    assert crossval_main(["--out", str(split)]) == 0
+    merged, reference = read_card(split.with_suffix(".json")), read_card(whole.with_suffix(".json"))
+    for key in ("accuracy", "macro_f1", "balanced_accuracy"):
+        assert merged.metrics["cv"][key] == reference.metrics["cv"][key]
+    assert merged.metrics["cv"]["fold_ids"] == [1, 2] and "incomplete" not in merged.metrics["cv"]
+    assert merged.metrics["fold"] == "fold1"  # the shipped weights are fold 1's, byte for byte
+    assert split.with_suffix(".safetensors").read_bytes() == split.with_name("split_fold1.safetensors").read_bytes()
+    assert "Folds: 1, 2." in split.with_suffix(".md").read_text()
+
+
+def test_a_partial_cross_validation_says_so_and_mixed_recipes_are_refused(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "partial"
+    train_main(["--data", str(dataset), "--arch", "resnet18", "--folds", "2", "--out", str(out), *FAST])
+    with pytest.raises(ValueError, match="fold 1 was not trained"):
+        merge_folds(out, ship_fold=1)
+    merge_folds(out)
+    cv = read_card(out.with_suffix(".json")).metrics["cv"]
+    assert cv["folds"] == 1 and cv["incomplete"] == "only folds 2 of the 2 official folds were trained"
+    assert "**Incomplete:**" in out.with_suffix(".md").read_text()
+    train_main(["--data", str(dataset), "--arch", "resnet18", "--folds", "1", "--out", str(out), *FAST,
+                "--lr", "0.01"])
+    with pytest.raises(ValueError, match="trained differently.*recipe"):
+        merge_folds(out)
+    with pytest.raises(SystemExit, match="folds.csv has folds"):
+        train_main(["--data", str(dataset), "--folds", "3", "--out", str(out), *FAST])
+
+
 def test_plain_image_folder_gets_a_seeded_split(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "folder")
     (root / "folds.csv").unlink()
@@ -142,6 +181,39 @@ def test_pretrain_then_init_records_the_backbone(dataset: Path, tmp_path: Path) 
     assert card.backbone["checkpoint"] == "backbone.safetensors"
     assert card.backbone["training"]["command"].startswith("python -m senet.pretrain")
     assert "license" in card.backbone and "pretrained backbone" in card.description
+
+
+def test_a_stopped_pretraining_resumes_where_it_stopped(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "long"
+    args = ["--data", str(dataset), "--arch", "resnet18", "--out", str(out), "--img-size", "32", "--batch-size", "8",
+            "--epochs", "3", "--warmup-epochs", "1", "--workers", "2", "--device", "cpu"]
+    pretrain_main([*args, "--stop-after", "0.001"])  # stops after its first epoch
+    stopped = read_card(out.with_suffix(".json")).training
+    assert (stopped["epochs_trained"], stopped["finished"], stopped["recipe"]["epochs"]) == (1, False, 3)
+    first_weights = load_checkpoint(out.with_suffix(".safetensors"))[0].state_dict()
+    pretrain_main([*args, "--resume", str(out.with_suffix(".safetensors"))])
+    resumed = read_card(out.with_suffix(".json")).training
+    assert (resumed["epochs_trained"], resumed["finished"]) == (3, True)
+    assert resumed["recipe"] == stopped["recipe"]  # one recipe, run in two sittings
+    assert resumed["earlier_commands"] == [stopped["command"]] and "--stop-after" in stopped["command"]
+    assert resumed["seconds"] > stopped["seconds"]
+    weights = load_checkpoint(out.with_suffix(".safetensors"))[0].state_dict()
+    assert not torch.equal(weights["fc.weight"], first_weights["fc.weight"])
+    with pytest.raises(SystemExit, match="not a run stopped"):
+        pretrain_main([*args, "--resume", str(out.with_suffix(".safetensors"))])
+
+
+def test_a_resumed_schedule_numbers_its_epochs_from_the_start_epoch() -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 255, (8, 3, 36, 36), dtype=torch.uint8, generator=generator)
+    labels = torch.arange(8) % 2
+    config = TrainConfig(epochs=4, img_size=32, batch_size=4, warmup_epochs=1, ema_decay=0.0, start_epoch=2)
+    result = fit(create_model("resnet18", num_classes=2), images, labels, 2, config, mean=(0.5,) * 3,
+                 std=(0.25,) * 3, device=torch.device("cpu"))
+    assert [row["epoch"] for row in result.history] == [3, 4] and result.epochs == 4 and result.finished
+    with pytest.raises(ValueError, match="time budget"):
+        fit(create_model("resnet18", num_classes=2), images, labels, 2, replace(config, time_budget=5.0),
+            mean=(0.5,) * 3, std=(0.25,) * 3, device=torch.device("cpu"))
 
 
 def test_init_refuses_a_backbone_of_another_architecture(dataset: Path, trained: Path, tmp_path: Path) -> None:
@@ -192,3 +264,15 @@ def test_training_on_cuda_with_amp(dataset: Path, tmp_path: Path) -> None:
     assert card.training["device"] != "CPU" and card.training["speed"]["bare_fwd_bwd_images_per_s"] > 0
     model, _ = load_checkpoint(out.with_suffix(".safetensors"))  # trained on the GPU, loads on the CPU
     assert all(p.device.type == "cpu" for p in model.parameters())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_with_cuda_graphs(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "graphs"
+    args = [a if a != "cpu" else "cuda" for a in FAST]
+    train_main(["--data", str(dataset), "--arch", "se_resnet18", "--compile", "--compile-mode", "reduce-overhead",
+                "--out", str(out), *args])
+    card = read_card(out.with_suffix(".json"))
+    assert card.training["recipe"]["compile_mode"] == "reduce-overhead"
+    load_checkpoint(out.with_suffix(".safetensors"))
