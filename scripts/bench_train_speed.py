@@ -8,6 +8,7 @@ five folds). Random tensors, so no data pipeline is involved.
     python scripts/bench_train_speed.py                                    # the default grid
     python scripts/bench_train_speed.py --arch se_densenet121 --batch-sizes 32 128 --modes eager reduce-overhead
     python scripts/bench_train_speed.py --arch se_densenet121 --processes 5
+    python scripts/bench_train_speed.py --arch densenet121 se_densenet121 --layouts channels_last contiguous
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from senet import create_model  # noqa: E402
 from senet.trainer import bare_throughput, resolve_device  # noqa: E402
 
 
-def one_setting(arch: str, batch: int, size: int, mode: str, device: torch.device, steps: int) -> float:
+def one_setting(arch: str, batch: int, size: int, mode: str, device: torch.device, steps: int,
+                channels_last: bool = True) -> float:
     model = create_model(arch, num_classes=6)
-    return bare_throughput(model, batch, size, device, compile=mode != "eager",
+    return bare_throughput(model, batch, size, device, compile=mode != "eager", channels_last=channels_last,
                            compile_mode=None if mode in ("eager", "default") else mode, steps=steps)
 
 
@@ -60,19 +62,24 @@ def main() -> None:
     p.add_argument("--img-size", type=int, default=224)
     p.add_argument("--modes", nargs="+", default=["eager"],
                    choices=["eager", "default", "reduce-overhead", "max-autotune-no-cudagraphs"])
+    p.add_argument("--layouts", nargs="+", default=["channels_last"], choices=["channels_last", "contiguous"],
+                   help="memory layout on CUDA (training uses channels_last; DenseNet concatenates along channels)")
     p.add_argument("--processes", type=int, default=0, help="also run N eager processes at once (batch: the first)")
     p.add_argument("--steps", type=int, default=20)
     args = p.parse_args()
     device = resolve_device("auto")
     print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}; "
           f"torch {torch.__version__}")
+    layouts = args.layouts if device.type == "cuda" else ["contiguous"]  # channels_last is only used on CUDA
     for arch in args.arch:
         for batch in args.batch_sizes:
             for mode in args.modes:
-                start = time.perf_counter()
-                speed = one_setting(arch, batch, args.img_size, mode, device, args.steps)
-                print(f"{arch} bs{batch} {args.img_size}px {mode}: {speed:,.0f} img/s "
-                      f"({time.perf_counter() - start:.0f}s with warm-up/compilation)", flush=True)
+                for layout in layouts:
+                    start = time.perf_counter()
+                    speed = one_setting(arch, batch, args.img_size, mode, device, args.steps,
+                                        channels_last=layout == "channels_last")
+                    print(f"{arch} bs{batch} {args.img_size}px {mode} {layout}: {speed:,.0f} img/s "
+                          f"({time.perf_counter() - start:.0f}s with warm-up/compilation)", flush=True)
         if args.processes > 1:
             speeds = concurrent_throughput(arch, args.batch_sizes[0], args.img_size, args.processes, args.steps)
             print(f"{arch} bs{args.batch_sizes[0]} {args.img_size}px, {args.processes} processes at once: "

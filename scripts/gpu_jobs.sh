@@ -13,6 +13,7 @@ phase=${1:?phase}
 out=${OUT:-runs/out}
 mkdir -p .data/x runs "$out"
 for t in .data/*.tar.gz; do
+  [ -e "$t" ] || continue
   stamp=.data/x/.$(basename "$t").done
   [ -e "$stamp" ] || { tar xzf "$t" -C .data/x && touch "$stamp"; }
 done

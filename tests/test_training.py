@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from dataset_helpers import CLASSES, make_dataset
 
 from senet import load_checkpoint, read_card
 from senet.augment import AugmentConfig, augment_batch
@@ -24,27 +23,8 @@ from senet.registry import create_model
 from senet.train import main as train_main
 from senet.trainer import TrainConfig, fit
 
-CLASSES = {"Monkeypox": (190, 70, 60), "Healthy": (70, 170, 90), "Measles": (60, 80, 190)}
 FAST = ["--img-size", "32", "--batch-size", "6", "--epochs", "2", "--warmup-epochs", "1", "--workers", "2",
         "--device", "cpu", "--seed", "0"]
-
-
-def make_dataset(root: Path, per_class: int = 8, folds: int = 2) -> Path:
-    """Colour-coded images per class and a folds.csv with Train/Valid/Test in every fold."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for label, colour in CLASSES.items():
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = (rng.normal(0, 25, (40, 44, 3)) + colour).clip(0, 255).astype(np.uint8)
-            name = f"{label}_{i}.jpg"
-            Image.fromarray(pixels).save(root / label / name)
-            rows.append([name, label] + [("Test", "Valid", "Train", "Train")[(i + k) % 4] for k in range(folds)])
-    with (root / "folds.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "class"] + [f"fold{k + 1}" for k in range(folds)])
-        writer.writerows(rows)
-    return root
 
 
 @pytest.fixture(scope="module")
