@@ -261,6 +261,8 @@ def fit(
     else:
         best_epoch = epoch
     final = final.to(memory_format=torch.contiguous_format).eval()
+    if not speeds:  # a one-epoch run: its only epoch, warm-up included, is all there is to report
+        speeds = [row["img_s"] for row in history]
     return FitResult(final, best_epoch, epoch, history, float(np.median(speeds)) if speeds else 0.0,
                      time.perf_counter() - started, finished)
 

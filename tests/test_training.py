@@ -170,6 +170,7 @@ def test_a_stopped_pretraining_resumes_where_it_stopped(dataset: Path, tmp_path:
     pretrain_main([*args, "--stop-after", "0.001"])  # stops after its first epoch
     stopped = read_card(out.with_suffix(".json")).training
     assert (stopped["epochs_trained"], stopped["finished"], stopped["recipe"]["epochs"]) == (1, False, 3)
+    assert stopped["speed"]["train_images_per_s"] > 0  # measured on its one epoch
     first_weights = load_checkpoint(out.with_suffix(".safetensors"))[0].state_dict()
     pretrain_main([*args, "--resume", str(out.with_suffix(".safetensors"))])
     resumed = read_card(out.with_suffix(".json")).training
