@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python scripts/...` from anywhere
 
 from senet import create_model  # noqa: E402
-from senet.trainer import bare_throughput, resolve_device  # noqa: E402
+from senet.trainer import bare_throughput, device_name, resolve_device  # noqa: E402
 
 
 def one_setting(arch: str, batch: int, size: int, mode: str, device: torch.device, steps: int,
@@ -68,7 +68,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     args = p.parse_args()
     device = resolve_device("auto")
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}; "
+    print(f"device: {device_name(device)}; "
           f"torch {torch.__version__}")
     layouts = args.layouts if device.type == "cuda" else ["contiguous"]  # channels_last is only used on CUDA
     for arch in args.arch:

@@ -59,7 +59,8 @@ cv)
   # Separate processes overlap on the GPU: one fold alone leaves it idle between the small kernels it launches.
   name=${2:?name}; shift 2
   export OMP_NUM_THREADS=${THREADS:-3}  # five launch-bound processes need their CPU cores for launching kernels
-  folds=$(head -1 "$MSLD/folds.csv" | tr -d '\r' | tr ',' '\n' | sed -n 's/^fold//p')
+  folds=$(python3 -c 'import sys; from pathlib import Path; from senet.data import official_folds
+print(*official_folds(Path(sys.argv[1])))' "$MSLD")
   for k in $folds; do
     run "${name}_fold$k" timeout "${LIMIT:-540}" python3 -m senet.train --data "$MSLD" --folds "$k" \
         --out "runs/$name" "$@"

@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shlex
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 from .card import ModelCard
 from .checkpoint import read_card, weights_path
 from .metrics import summarize_folds
+from .provenance import command_line
 from .report import write_card_outputs
 
 CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "monkeypox_vs_rest.accuracy",
@@ -93,19 +92,23 @@ def merge_folds(stem: Path, *, ship_fold: int | None = None, command: str = "") 
     return target
 
 
+def cv_summary(path: Path) -> str:
+    """The merged card's cross-validation as indented JSON, for the console (the fold commands left out)."""
+    cv = read_card(path).metrics["cv"]
+    return json.dumps({key: value for key, value in cv.items() if key != "commands"}, indent=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m senet.crossval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="the run's stem, as given to senet.train --out")
     p.add_argument("--ship-fold", type=int, help="whose weights STEM gets (default: the lowest fold)")
     args = p.parse_args(argv)
-    command = "python -m senet.crossval " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     try:
-        path = merge_folds(args.out, ship_fold=args.ship_fold, command=command)
+        path = merge_folds(args.out, ship_fold=args.ship_fold, command=command_line("senet.crossval", argv))
     except ValueError as error:
         raise SystemExit(f"senet.crossval: {error}") from None
-    cv = read_card(path).metrics["cv"]
-    print(json.dumps({k: v for k, v in cv.items() if k != "commands"}, indent=1))
+    print(cv_summary(path))
     print(f"wrote {path}")
     return 0
 

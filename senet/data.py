@@ -55,6 +55,13 @@ def list_image_folder(root: Path) -> list[Sample]:
     return samples
 
 
+def official_folds(root: Path) -> list[int]:
+    """The fold numbers of ``root/folds.csv`` (its fold1, fold2, ... columns)."""
+    with (root / "folds.csv").open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    return [int(column[4:]) for column in header if column.startswith("fold") and column[4:].isdigit()]
+
+
 def read_folds(root: Path, fold: int) -> Splits:
     """The official split ``fold`` (1-based) of a dataset with a ``folds.csv`` (columns file,class,fold1..)."""
     table = root / "folds.csv"
@@ -62,7 +69,7 @@ def read_folds(root: Path, fold: int) -> Splits:
         rows = list(csv.DictReader(handle))
     column = f"fold{fold}"
     if not rows or column not in rows[0]:
-        available = [c for c in (rows[0] if rows else {}) if c.startswith("fold")]
+        available = [f"fold{k}" for k in official_folds(root)]
         raise ValueError(f"{table} has no column {column!r}; available: {available}")
     parts: dict[str, list[Sample]] = {split: [] for split in SPLITS}
     for row in rows:

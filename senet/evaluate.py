@@ -12,7 +12,7 @@ from typing import Any
 
 from .checkpoint import load_checkpoint
 from .data import binarize, label_indices, load_splits
-from .metrics import classification_metrics, one_vs_rest_metrics
+from .metrics import evaluation_metrics
 from .train import eval_tensor
 from .trainer import predict, resolve_device
 
@@ -28,10 +28,7 @@ def evaluate(checkpoint: Path, data: Path, *, fold: int | None = None, split: st
     images = eval_tensor([s.path for s in samples], card)
     targets = label_indices(samples, list(card.labels)).numpy()
     probs = predict(model, images).numpy()
-    metrics = classification_metrics(probs, targets, list(card.labels))
-    if "Monkeypox" in card.labels and len(card.labels) > 2:
-        metrics["monkeypox_vs_rest"] = one_vs_rest_metrics(probs, targets, list(card.labels), "Monkeypox")
-    return metrics
+    return evaluation_metrics(probs, targets, list(card.labels))
 
 
 def main(argv: list[str] | None = None) -> int:

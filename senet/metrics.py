@@ -79,6 +79,15 @@ def one_vs_rest_metrics(probabilities: np.ndarray, targets: np.ndarray, labels: 
     }
 
 
+def evaluation_metrics(probabilities: np.ndarray, targets: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """What training puts in a card's Test metrics and ``senet.evaluate`` prints: ``classification_metrics``,
+    plus Monkeypox vs. rest read off a multi-class model that has a Monkeypox class."""
+    metrics = classification_metrics(probabilities, targets, labels)
+    if "Monkeypox" in labels and len(labels) > 2:
+        metrics["monkeypox_vs_rest"] = one_vs_rest_metrics(probabilities, targets, labels, "Monkeypox")
+    return metrics
+
+
 def summarize_folds(per_fold: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     """Mean and (population) standard deviation over folds of the scalar ``keys`` (dotted paths allowed)."""
     summary: dict[str, Any] = {"folds": len(per_fold)}

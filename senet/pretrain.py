@@ -13,8 +13,6 @@ OUT.safetensors`` goes on from that epoch with the same learning-rate schedule (
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,10 +24,10 @@ from .augment import AugmentConfig, normalize
 from .card import ModelCard
 from .checkpoint import load_checkpoint
 from .data import Sample, decode_resized, label_indices, list_image_folder, random_splits
-from .provenance import describe_dataset
+from .provenance import command_line, describe_dataset
 from .registry import create_model, list_models
 from .report import write_outputs
-from .trainer import TrainConfig, fit, predict, resolve_device, seed_everything
+from .trainer import TrainConfig, device_name, fit, predict, resolve_device, seed_everything
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"held-out accuracy {accuracy:.4f} ({len(hold_y)} images); {result.images_per_s:.0f} img/s; "
           f"{result.seconds:.0f}s")
     sources = [describe_dataset(root) for root in args.data]
-    command = "python -m senet.pretrain " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = command_line("senet.pretrain", argv)
     earlier = [*previous.get("earlier_commands", []), previous["command"]] if previous else []
     card = card.replace(
         title=f"{args.arch} backbone pretrained on {' + '.join(r.name for r in args.data)}",
@@ -117,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                   "epochs_trained": result.epochs, "finished": result.finished,
                   "seconds": round(result.seconds + float(previous.get("seconds", 0.0)), 1),
                   "speed": {"train_images_per_s": round(result.images_per_s, 1)},
-                  "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"},
+                  "device": device_name(device)},
         data={"sources": sources, "split": splits.source, "images": len(samples)},
         license="; ".join(sorted({s["license"] for s in sources})))
     path = write_outputs(result.model, card, args.out, half=args.half)

@@ -1,7 +1,10 @@
-"""What we know about the datasets we train on: names, citations and licenses for model cards."""
+"""Where a model comes from, for its card: the datasets (names, citations, licenses) and the command that ran."""
 
 from __future__ import annotations
 
+import shlex
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,12 @@ KNOWN_DATASETS: dict[str, dict[str, Any]] = {
         "description": "12,954 natural images", "license": IMAGENET_TERMS, "citation": "fast.ai Imagewoof",
     },
 }
+
+
+def command_line(module: str, argv: Sequence[str] | None = None) -> str:
+    """``python -m MODULE ARGS`` as run: ``argv`` when a CLI's ``main(argv)`` was called with it, else sys.argv."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["python -m", module, *(shlex.quote(a) for a in args)])
 
 
 def describe_dataset(root: Path) -> dict[str, Any]:

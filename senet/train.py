@@ -8,9 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,13 +19,22 @@ from torch import nn
 from .augment import AugmentConfig
 from .card import ModelCard
 from .checkpoint import load_checkpoint
-from .crossval import fold_path, merge_folds
-from .data import Splits, binarize, decode_resized, label_indices, load_splits, open_rgb
-from .metrics import classification_metrics, one_vs_rest_metrics
-from .provenance import describe_dataset
+from .crossval import cv_summary, fold_path, merge_folds
+from .data import Splits, binarize, decode_resized, label_indices, load_splits, official_folds, open_rgb
+from .metrics import evaluation_metrics
+from .provenance import command_line, describe_dataset
 from .registry import create_model, list_models
 from .report import write_outputs
-from .trainer import FitResult, TrainConfig, bare_throughput, fit, predict, resolve_device, seed_everything
+from .trainer import (
+    FitResult,
+    TrainConfig,
+    bare_throughput,
+    device_name,
+    fit,
+    predict,
+    resolve_device,
+    seed_everything,
+)
 
 LIMITATIONS = ("A research demo trained on a few hundred web-scraped photos; not a medical device and not a "
                "diagnosis. Skin tones, cameras and lesion stages absent from the data are not covered; accuracy "
@@ -111,7 +117,7 @@ def _fold_list(text: str) -> list[int]:
 
 
 def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: Any = print, *,
-               official_folds: int = 0) -> tuple[ModelCard, nn.Module]:
+               official_folds: int = 0, command: str = "") -> tuple[ModelCard, nn.Module]:
     """Train on one split, test on its Test part, and return the card (metrics filled in) and the model."""
     device = resolve_device(args.device)
     labels = splits.labels
@@ -149,9 +155,7 @@ def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: An
                             device=device, valid_images=valid_x, valid_labels=valid_y,
                             log=lambda m: log(f"[{fold_name}] {m}"), log_every=max(1, args.epochs // 10))
     probs = predict(result.model, test_x, amp=args.amp).numpy()
-    test = classification_metrics(probs, test_y.numpy(), labels)
-    if "Monkeypox" in labels and len(labels) > 2:
-        test["monkeypox_vs_rest"] = one_vs_rest_metrics(probs, test_y.numpy(), labels, "Monkeypox")
+    test = evaluation_metrics(probs, test_y.numpy(), labels)
     speed = {"train_images_per_s": round(result.images_per_s, 1)}
     if bare:
         speed |= {"bare_fwd_bwd_images_per_s": round(bare, 1), "ratio": round(result.images_per_s / bare, 3)}
@@ -162,8 +166,8 @@ def train_fold(args: argparse.Namespace, splits: Splits, fold_name: str, log: An
     card = base.replace(
         title=args.title,
         metrics={"test": test, "fold": fold_name, "best_epoch": result.best_epoch, "epochs": result.epochs},
-        training={"command": "python -m senet.train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                  "recipe": config.to_dict(), "device": _device_name(device), "seconds": round(result.seconds, 1),
+        training={"command": command or command_line("senet.train"),
+                  "recipe": config.to_dict(), "device": device_name(device), "seconds": round(result.seconds, 1),
                   "speed": speed, "history_tail": result.history[-3:]},
         data={**dataset, "split": splits.source, "counts": splits.counts(),
               **({"official_folds": official_folds} if official_folds else {}),
@@ -191,16 +195,12 @@ def _class_profiles(model: nn.Module, splits: Splits, card: ModelCard, labels: l
     return class_profiles(model, batches, labels, device=device)
 
 
-def _device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.data.is_dir():
         raise SystemExit(f"--data {args.data} is not a folder")
     has_folds = (args.data / "folds.csv").is_file()
-    official = _official_folds(args.data) if has_folds else []
+    official = official_folds(args.data) if has_folds else []
     if (args.cv or args.folds) and not has_folds:
         raise SystemExit("--cv and --folds need the official folds: DATA/folds.csv")
     if args.folds and not set(args.folds) <= set(official):
@@ -212,23 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.positive:
             splits = binarize(splits, args.positive)
         card, model = train_fold(args, splits, f"fold{fold}" if fold else "random split",
-                                 official_folds=len(official))
+                                 official_folds=len(official), command=command_line("senet.train", argv))
         # Written as soon as the fold ends, so a run that is stopped later keeps every finished fold.
         path = write_outputs(model, card, fold_path(args.out, fold) if per_fold_files else args.out, half=args.half)
         print(f"wrote {path}")
     if args.cv:
         path = merge_folds(args.out, ship_fold=folds[0])
-        cv = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["metrics"]["cv"]
-        print(json.dumps({k: v for k, v in cv.items() if k != "commands"}, indent=1))
+        print(cv_summary(path))
         print(f"wrote {path} (fold {folds[0]}'s weights, the {len(folds)}-fold metrics)")
     elif args.folds:
         print(f"merge the folds trained so far with: python -m senet.crossval --out {args.out}")
     return 0
-
-
-def _official_folds(data: Path) -> list[int]:
-    header = (data / "folds.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
-    return [int(column[4:]) for column in header if column.startswith("fold")]
 
 
 if __name__ == "__main__":

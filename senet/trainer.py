@@ -69,6 +69,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or "CPU": what cards and benchmarks record as the hardware."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)

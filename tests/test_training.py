@@ -117,6 +117,8 @@ def test_folds_trained_in_separate_runs_merge_into_the_same_cross_validation(dat
     for key in ("accuracy", "macro_f1", "balanced_accuracy"):
         assert merged.metrics["cv"][key] == reference.metrics["cv"][key]
     assert merged.metrics["cv"]["fold_ids"] == [1, 2] and "incomplete" not in merged.metrics["cv"]
+    commands = merged.metrics["cv"]["commands"]  # each fold's own command line, as main(argv) was called
+    assert [("--folds 1" in c, "--folds 2" in c) for c in commands] == [(True, False), (False, True)]
     assert merged.metrics["fold"] == "fold1"  # the shipped weights are fold 1's, byte for byte
     assert split.with_suffix(".safetensors").read_bytes() == split.with_name("split_fold1.safetensors").read_bytes()
     assert "Folds: 1, 2." in split.with_suffix(".md").read_text()
