@@ -23,6 +23,7 @@ from torch import nn
 
 from .card import ModelCard
 from .checkpoint import CARD_SUFFIX, WEIGHTS_SUFFIX, CheckpointError, load_checkpoint, read_card
+from .devices import device_name, resolve_device
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_DIR = "SENET_CHECKPOINTS"
@@ -127,28 +128,6 @@ def card_display_name(card: ModelCard) -> str:
     return " · ".join(parts)
 
 
-def resolve_device(choice: str = "auto") -> torch.device:
-    """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``; asking for a missing GPU is an error."""
-    choice = (choice or "auto").lower()
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cpu":
-        return torch.device("cpu")
-    if choice.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
-        return torch.device(choice)
-    raise ValueError(f"unknown device {choice!r}; use auto, cpu or cuda")
-
-
-def device_display_name(device: torch.device) -> str:
-    """``NVIDIA H100 80GB HBM3 (CUDA)`` or ``CPU (2 threads)``."""
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    threads = torch.get_num_threads()
-    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
-
-
 def _check_header(weights: Path, card: ModelCard) -> None:
     """Catch corrupted files and label / head mismatches from the safetensors header alone (no tensor is read)."""
     with weights.open("rb") as handle:
@@ -182,7 +161,7 @@ class Catalog:
 
     @property
     def device_name(self) -> str:
-        return device_display_name(self.device)
+        return device_name(self.device)
 
     def _relative(self, message: str) -> str:
         # Reasons are shown to visitors: no absolute server paths in them.
