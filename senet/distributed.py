@@ -63,6 +63,11 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
 
 
+def requested_world_size() -> int:
+    """How many processes torchrun started (1 outside torchrun), known before the process group exists."""
+    return int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else 1
+
+
 def start(device_choice: str = "auto", *, sync_bn: bool = False) -> tuple[Distributed, torch.device]:
     """Join the process group torchrun prepared and pick this process's device; a plain run gets SINGLE.
 
@@ -73,7 +78,7 @@ def start(device_choice: str = "auto", *, sync_bn: bool = False) -> tuple[Distri
         DeviceError: CUDA was asked for on a machine without a CUDA GPU.
     """
     device = resolve_device(device_choice)
-    if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) < 2:
+    if requested_world_size() < 2:
         return SINGLE, device
     rank, world, local_rank = (int(os.environ[key]) for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     if device.type == "cuda":

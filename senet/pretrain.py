@@ -28,7 +28,7 @@ from .card import ModelCard
 from .checkpoint import load_checkpoint
 from .data import Sample, decode_resized, label_indices, list_image_folder, random_splits
 from .devices import DeviceError, device_name
-from .distributed import per_process_batch, run_command, start, stop
+from .distributed import per_process_batch, requested_world_size, run_command, start, stop
 from .provenance import describe_dataset
 from .registry import create_model, list_models
 from .run_outputs import write_outputs
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     splits = random_splits(samples, valid=0.05, test=0.0, seed=args.seed)
     labels = splits.labels
     try:
+        per_process_batch(args.batch_size, requested_world_size())  # before waiting for the other processes
         dist, device = start(args.device, sync_bn=args.sync_bn)
-        per_process_batch(args.batch_size, dist.world_size)
     except (DeviceError, ValueError) as error:
         raise SystemExit(f"senet.pretrain: {error}") from None
     say = print if dist.is_main else _silent
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                   "epochs_trained": result.epochs, "finished": result.finished,
                   "seconds": round(result.seconds + float(previous.get("seconds", 0.0)), 1),
                   "speed": {"train_images_per_s": round(result.images_per_s, 1)},
+                  "history_tail": result.history[-3:],
                   "device": device_name(device), **({"distributed": dist.describe()} if dist.active else {})},
         data={"sources": sources, "split": splits.source, "images": len(samples)},
         license="; ".join(sorted({s["license"] for s in sources})))

@@ -2,7 +2,7 @@
 
 On CUDA this is PyTorch's ``nn.SyncBatchNorm``. PyTorch's refuses CPU tensors, so Gloo runs get
 :class:`CpuSyncBatchNorm`: the same statistics from one all-reduce of per-channel sums per layer, with autograd
-through the (differentiable) all-reduce giving SyncBatchNorm's backward. Both convert back to plain
+through a differentiable all-reduce giving SyncBatchNorm's backward. Both convert back to plain
 ``BatchNorm2d`` after training, so checkpoints keep the architecture's own modules and state-dict keys.
 """
 
@@ -10,8 +10,23 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import nn
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes whose gradient is the sum of the processes' gradients (what SyncBatchNorm needs)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+        return tensor
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
 
 
 class CpuSyncBatchNorm(nn.BatchNorm2d):
@@ -25,7 +40,7 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
         # Sums in float64 so E[x^2] - E[x]^2 does not cancel; one collective for mean, square and count.
         local = torch.cat([input.sum(dims, dtype=torch.float64), (input * input).sum(dims, dtype=torch.float64),
                            torch.tensor([count], dtype=torch.float64)])
-        total = dist_fn.all_reduce(local)
+        total = _AllReduceSum.apply(local)
         channels = input.shape[1]
         n = total[-1]
         mean = total[:channels] / n

@@ -30,7 +30,7 @@ from .data import (
     official_folds,
 )
 from .devices import DeviceError, device_name
-from .distributed import SINGLE, Distributed, per_process_batch, run_command, start, stop
+from .distributed import SINGLE, Distributed, per_process_batch, requested_world_size, run_command, start, stop
 from .metrics import evaluation_metrics
 from .provenance import describe_dataset
 from .registry import create_model, list_models
@@ -285,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     folds, official = _folds(args)
     try:
+        per_process_batch(args.batch_size, requested_world_size())  # before waiting for the other processes
         dist, device = start(args.device, sync_bn=args.sync_bn)
-        per_process_batch(args.batch_size, dist.world_size)
     except (DeviceError, ValueError) as error:
         raise SystemExit(f"senet.train: {error}") from None
     config = FoldConfig.from_args(args)
