@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     train_x = decode_resized([s.path for s in splits.train], (store, store), workers=args.workers)
     hold_x = decode_resized([s.path for s in splits.valid], (args.img_size, args.img_size), workers=args.workers)
     say(f"decoded {len(train_x)} + {len(hold_x)} images ({len(labels)} classes) in {time.perf_counter() - t0:.1f}s")
-    card = ModelCard(arch=args.arch, labels=labels, input_size=(args.img_size, args.img_size))
+    card = ModelCard(arch=args.arch, labels=tuple(labels), input_size=(args.img_size, args.img_size))
     hold = normalize(hold_x.float() / 255, card.mean, card.std)
     hold_y = label_indices(splits.valid, labels)
     seed_everything(args.seed)

@@ -208,7 +208,7 @@ def train_fold(config: FoldConfig, splits: Splits, fold_name: str, log: Any = pr
     """
     log = log if dist.is_main else _silent
     labels, recipe = splits.labels, config.recipe
-    base = ModelCard(arch=config.arch, labels=labels, model_args={}, input_size=(recipe.img_size, recipe.img_size))
+    base = ModelCard(arch=config.arch, labels=tuple(labels), input_size=(recipe.img_size, recipe.img_size))
     t0 = time.perf_counter()
     data = _decode(splits, base, config.workers)
     log(f"[{fold_name}] decoded {len(data.train_x)}/{len(data.valid_x)}/{len(data.test_x)} train/valid/test images "
