@@ -145,15 +145,15 @@ def _test_probabilities(checkpoint: Path, data: Path) -> np.ndarray:
 def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
     """Same seed, same global batch of 6 (3 per process), --sync-bn: the run trains on what one process would.
 
-    Both runs draw the same epoch permutation and augmentation, the two processes hold rows 0, 2, 4 and 1, 3, 5 of
-    every global batch, SyncBatchNorm normalises over all 6 images and DDP averages the two halves' gradients,
-    which is the single process's mean over 6. What differs is only the order of floating-point sums (per-process
-    partial sums, an all-reduce, float64 BatchNorm statistics). Adam divides each gradient by its running RMS, so
-    a rounding difference in a near-zero gradient can move that weight by up to lr (1e-3) per step: measured on
-    this data, weights differ by up to 1.2e-4 and Test probabilities by 2.4e-6 after 4 steps (metrics: equal). Hence: identical
-    predictions, confusion matrix and accuracy, every probability within 1e-3 and every Test metric within 1e-3.
-    Without --sync-bn BatchNorm sees 3 images per process, a different model (a legitimate difference, not
-    tested for equality).
+    Both runs draw the same epoch permutation and augmentation, the two processes hold rows 0, 2, 4 and 1, 3, 5
+    of every global batch, SyncBatchNorm normalises over all 6 images and DDP averages the two halves'
+    gradients, which is the single process's mean over 6. What differs is only the order of floating-point sums
+    (per-process partial sums, an all-reduce, float64 BatchNorm statistics). Adam divides each gradient by its
+    running RMS, so a rounding difference in a near-zero gradient can move that weight by up to lr (1e-3) per
+    step. Measured on this data: weights differ by up to 1.2e-4 and Test probabilities by 2.4e-6 after 4 steps,
+    the metrics not at all. Hence: identical predictions, confusion matrix and accuracy; every probability and
+    every other Test metric within 1e-3. Without --sync-bn BatchNorm sees 3 images per process: a different
+    model (a legitimate difference, not tested for equality).
     """
     data = make_dataset(tmp_path / "data")
     common = ["--data", str(data), "--arch", "se_resnet18", "--fold", "1", "--positive-class", "Monkeypox", *TINY]
@@ -179,6 +179,20 @@ def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(tm
     probs_one = _test_probabilities(one.with_suffix(".safetensors"), data)
     np.testing.assert_allclose(probs_two, probs_one, atol=1e-3)
     assert (probs_two.argmax(1) == probs_one.argmax(1)).all()
+
+
+@pytest.mark.slow
+def test_cross_validation_under_torchrun_writes_each_fold_once_and_merges_them(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data")
+    out = tmp_path / "cv" / "model"
+    done = torchrun("senet.train", "--data", str(data), "--arch", "resnet18", "--cv", "--out", str(out), *TINY)
+    assert done.stdout.count("wrote ") == 3  # two folds and the merged card, by rank 0 alone
+    card = read_card(out.with_suffix(".json"))
+    assert card.metrics["cv"]["folds"] == 2 and card.metrics["cv"]["fold_ids"] == [1, 2]
+    assert card.training["distributed"]["world_size"] == 2 and not card.training["distributed"]["sync_bn"]
+    assert sorted(p.name for p in out.parent.glob("*.safetensors")) == ["model.safetensors",
+                                                                      "model_fold1.safetensors",
+                                                                      "model_fold2.safetensors"]
 
 
 @pytest.mark.slow
