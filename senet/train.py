@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -199,8 +200,9 @@ def positive_class(config: FoldConfig, dataset: dict[str, Any], labels: list[str
     return chosen if chosen in labels else None
 
 
-def train_fold(config: FoldConfig, splits: Splits, fold_name: str, log: Any = print, *, device: torch.device,
-               dist: Distributed = SINGLE, official_folds: int = 0, command: str = "") -> tuple[ModelCard, nn.Module]:
+def train_fold(config: FoldConfig, splits: Splits, fold_name: str, log: Callable[[str], None] = print, *,
+               device: torch.device, dist: Distributed = SINGLE, official_folds: int = 0,
+               command: str = "") -> tuple[ModelCard, nn.Module]:
     """Train on one split, test on its Test part, and return the card (metrics filled in) and the model.
 
     Every process of a torchrun run calls this and trains together; only rank 0's card carries the class
