@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,15 @@ def stop(ctx: Distributed) -> None:
     if ctx.active and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def main_only(log: Callable[[str], None], ctx: Distributed) -> Callable[[str], None]:
+    """``log`` on rank 0, a no-op elsewhere: one progress line per run, not one per process."""
+    return log if ctx.is_main else _silent
+
+
+def _silent(_: str) -> None:
+    pass
 
 
 def per_process_batch(global_batch: int, world_size: int) -> int:

@@ -28,7 +28,7 @@ from .card import ModelCard
 from .checkpoint import load_checkpoint
 from .data import Sample, decode_resized, label_indices, list_image_folder, random_splits
 from .devices import DeviceError, device_name
-from .distributed import per_process_batch, requested_world_size, run_command, start, stop
+from .distributed import main_only, per_process_batch, requested_world_size, run_command, start, stop
 from .provenance import describe_dataset
 from .registry import create_model, list_models
 from .run_outputs import write_outputs
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         dist, device = start(args.device, sync_bn=args.sync_bn)
     except (DeviceError, ValueError) as error:
         raise SystemExit(f"senet.pretrain: {error}") from None
-    say = print if dist.is_main else _silent
+    say = main_only(print, dist)
     store = round(args.img_size * 8 / 7)
     t0 = time.perf_counter()
     train_x = decode_resized([s.path for s in splits.train], (store, store), workers=args.workers)
@@ -136,10 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         say(f"wrote {path}")
     stop(dist)
     return 0
-
-
-def _silent(_: str) -> None:
-    """The console of processes other than rank 0."""
 
 
 if __name__ == "__main__":

@@ -31,7 +31,16 @@ from .data import (
     official_folds,
 )
 from .devices import DeviceError, device_name
-from .distributed import SINGLE, Distributed, per_process_batch, requested_world_size, run_command, start, stop
+from .distributed import (
+    SINGLE,
+    Distributed,
+    main_only,
+    per_process_batch,
+    requested_world_size,
+    run_command,
+    start,
+    stop,
+)
 from .metrics import evaluation_metrics
 from .provenance import describe_dataset
 from .registry import create_model, list_models
@@ -208,7 +217,7 @@ def train_fold(config: FoldConfig, splits: Splits, fold_name: str, log: Callable
     Every process of a torchrun run calls this and trains together; only rank 0's card carries the class
     profiles (the other processes' cards are not meant to be written).
     """
-    log = log if dist.is_main else _silent
+    log = main_only(log, dist)
     labels, recipe = splits.labels, config.recipe
     base = ModelCard(arch=config.arch, labels=tuple(labels), input_size=(recipe.img_size, recipe.img_size))
     t0 = time.perf_counter()
@@ -250,10 +259,6 @@ def train_fold(config: FoldConfig, splits: Splits, fold_name: str, log: Callable
     return card, result.model
 
 
-def _silent(_: str) -> None:
-    """The log of processes other than rank 0."""
-
-
 def _class_profiles(model: nn.Module, splits: Splits, card: ModelCard, labels: list[str], valid_x: torch.Tensor,
                     valid_y: torch.Tensor) -> dict[str, Any]:
     """Per-class mean excitation of every SE block over the Train and Valid images (none for plain models)."""
@@ -293,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"senet.train: {error}") from None
     config = FoldConfig.from_args(args)
     command = run_command("senet.train", argv, dist)
-    say = print if dist.is_main else _silent
+    say = main_only(print, dist)
     for fold in folds:
         splits = load_splits(args.data, fold=fold or None, seed=args.seed)
         if args.positive:

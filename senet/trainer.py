@@ -31,6 +31,7 @@ from .distributed import (
     broadcast_value,
     eval_chunk,
     gather_rows,
+    main_only,
     per_process_batch,
     shard_rows,
 )
@@ -185,7 +186,7 @@ class _Fit:
                  dist: Distributed, log: Callable[[str], None]) -> None:
         self.config, self.num_classes, self.mean, self.std, self.device, self.dist = \
             config, num_classes, mean, std, device, dist
-        self.log = log if dist.is_main else _silent
+        self.log = main_only(log, dist)
         self.generator = self._seeded_generator()
         self.model, self.step_model, self.ema = self._prepare_model(model)
         self.optimizer = make_optimizer(self.model, config)
@@ -336,10 +337,6 @@ class _Fit:
         speeds = self.speeds or [row["img_s"] for row in self.history]  # a one-epoch run: its only epoch
         return FitResult(final, best_epoch, epoch, self.history, float(np.median(speeds)) if speeds else 0.0,
                          time.perf_counter() - self.started, finished)
-
-
-def _silent(_: str) -> None:
-    """The log of processes other than rank 0: one progress line per run, not one per process."""
 
 
 def fit(
