@@ -9,7 +9,7 @@ import gradio as gr
 from PIL import Image
 
 import senet
-from senet import describe
+from senet import texts
 from senet.catalog import Catalog, Entry, ModelUnavailable, UnknownModel
 from senet.image_io import load_image
 
@@ -103,7 +103,7 @@ class Explorer:
         except Exception as error:
             raise fail(error) from None
         self._warmed.add(entry.name)
-        sentence = describe.prediction_sentence(analysis.probabilities, language)
+        sentence = texts.prediction_sentence(analysis.probabilities, language)
         words = ("设备", "分析耗时") if language == "zh" else ("Device", "Analysis")
         timings = analysis.timings
         status = (f"**{words[0]}:** {self.catalog.device_name} · **{words[1]}:** {timings['total']:.0f} ms "
@@ -135,7 +135,7 @@ class Explorer:
         profiled = card.class_profiles.get("classes")
         return (
             f"{card.num_classes} classes · {len(blocks)} SE blocks · {self.catalog.device_name}",
-            describe.model_card_markdown(card, lang(request), display_name=entry.display_name),
+            texts.model_card_markdown(card, lang(request), display_name=entry.display_name),
             gr.update(choices=[(I18N("predicted_class"), "")] + [(label, label) for label in card.labels], value=""),
             gr.update(choices=[(text, key) for key, text in layers.items()], value=next(iter(layers))),
             gr.update(choices=[(I18N("paper_view"), PAPER_VIEW)] + [(b, b) for b in blocks], value=PAPER_VIEW),

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from senet import describe
+from senet import texts
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -113,7 +113,7 @@ def add(table: dict[str, dict[str, str]]) -> None:
 def lang(request: Any) -> str:
     """``en`` or ``zh``, from the browser's ``Accept-Language`` (for text made on the server)."""
     headers = getattr(request, "headers", None) or {}
-    return describe.language(headers.get("accept-language"))
+    return texts.language(headers.get("accept-language"))
 
 
 def word(key: str, language: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 import senet
-from senet import plots
+from senet import se_charts
 from senet.catalog import Catalog
 
 from .components import Result, fail, gpu
@@ -38,11 +38,11 @@ class SeHandlers:
         """The per-block chart and the all-blocks overview of an analysis."""
         excitations = result.analysis.excitations
         card = self.catalog.entry(result.model).card
-        blocks = plots.paper_blocks(list(excitations)) if block in ("", PAPER_VIEW, None) else [block]
+        blocks = se_charts.paper_blocks(list(excitations)) if block in ("", PAPER_VIEW, None) else [block]
         shown = compared(result.analysis, card, compare)
-        chart = plots.block_chart(excitations, blocks, profiles=card.class_profiles, labels=shown,
+        chart = se_charts.block_chart(excitations, blocks, profiles=card.class_profiles, labels=shown,
                                   highlight=result.analysis.predicted, theme=theme)
-        return chart, plots.overview_chart(excitations, theme=theme)
+        return chart, se_charts.overview_chart(excitations, theme=theme)
 
     def se_charts(self, result: Result | None, block: str, compare: str, theme: str) -> tuple:
         """The SE charts for another block or class selection (from this session's last analysis)."""
