@@ -1,6 +1,6 @@
 """Words of the page: the EN / ZH tables for Gradio's i18n and the page language of a request.
 
-The library keeps the sentences any front end needs (``senet.describe``); widget labels live here. Each tab
+The library keeps the sentences any front end needs (``senet.texts``); widget labels live here. Each tab
 module may add its own table with :func:`add` when it is imported; ``I18N`` sees every table (it keeps the dicts).
 """
 
