@@ -54,7 +54,6 @@ class Entry:
     card: ModelCard | None = None
     error: str | None = None
     load_ms: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # serialises use of the model
     load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one load at a time
 
     @property

@@ -71,9 +71,8 @@ class SeHandlers:
         if result is None or block is None or channel is None:
             return None
         try:
-            net, card, entry = self.catalog.load(result.model)
-            with entry.lock:
-                heat = senet.channel_map(net, card, result.photo, block, int(channel))
+            net, card, _ = self.catalog.load(result.model)
+            heat = senet.channel_map(net, card, result.photo, block, int(channel))  # serialised per model inside
         except Exception as error:
             raise fail(error) from None
         return senet.overlay(result.photo, heat, opacity=0.55)
