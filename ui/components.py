@@ -69,11 +69,12 @@ def photo_input(**kwargs: Any) -> gr.Image:
         if getattr(payload, "path", None) and not str(getattr(payload, "url", "") or "").startswith("data:"):
             return str(payload.path)
         try:  # a base64 data URL: Gradio writes it to a file first
-            return gradio_preprocess(payload)
+            path = gradio_preprocess(payload)  # a str: the component's type is "filepath"
+            return None if path is None else str(path)
         except Exception:
             raise gr.Error("This file is not an image that can be read.", print_exception=False) from None
 
-    component.preprocess = preprocess
+    component.preprocess = preprocess  # type: ignore[method-assign]  # on purpose: see the docstring
     return component
 
 

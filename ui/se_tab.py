@@ -38,6 +38,7 @@ class SeHandlers:
         """The per-block chart and the all-blocks overview of an analysis."""
         excitations = result.analysis.excitations
         card = self.catalog.entry(result.model).card
+        assert card is not None  # the model was analysed, so its card was read
         blocks = se_charts.paper_blocks(list(excitations)) if block in ("", PAPER_VIEW, None) else [block]
         shown = compared(result.analysis, card, compare)
         chart = se_charts.block_chart(excitations, blocks, profiles=card.class_profiles, labels=shown,
