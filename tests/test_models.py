@@ -277,6 +277,7 @@ def test_unknown_model_name_lists_the_known_ones() -> None:
         create_model("se_resnet19")
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch
 def test_library_imports_without_gradio() -> None:
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
