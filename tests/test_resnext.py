@@ -138,3 +138,17 @@ def test_training_a_tiny_run(tmp_path: Path) -> None:
     model, card = senet.load_checkpoint(out.with_suffix(".safetensors"))
     assert card.arch == "se_resnext50_32x4d" and senet.model_family(card.arch) == "resnext"
     assert set(card.class_profiles["classes"]) == set(card.labels)  # class profiles were computed
+
+
+def test_a_seed_style_state_dict_converts(model: nn.Module) -> None:
+    from senet.convert import convert_state_dict
+
+    # The seeds' SE block: nn.Sequential(Linear, ReLU, Linear, Sigmoid) named se.fc, so se.fc.0 / se.fc.2.
+    seed = {key.replace(".se.fc1.", ".se.fc.0.").replace(".se.fc2.", ".se.fc.2."): value
+            for key, value in model.state_dict().items()}
+    assert any(".se.fc.0." in key for key in seed)
+    converted = senet.create_model("se_resnext50_32x4d", num_classes=len(LABELS)).eval()
+    converted.load_state_dict(convert_state_dict(seed, "se_resnext50_32x4d", num_classes=len(LABELS)), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), model(x), rtol=0, atol=0)
