@@ -1,4 +1,4 @@
-"""SENet Explorer's library: SE-ResNet / SE-DenseNet model zoo, safe checkpoints and explanations.
+"""SENet Explorer's library: SE-ResNet / SE-DenseNet / SE-ResNeXt model zoo, safe checkpoints and explanations.
 
 Importable without Gradio. Each model family lives in its own module and registers itself on import (one line
 below per family).
