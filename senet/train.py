@@ -41,6 +41,7 @@ from .distributed import (
     start,
     stop,
 )
+from .family import as_family
 from .metrics import evaluation_metrics
 from .provenance import describe_dataset
 from .registry import create_model, list_models
@@ -62,10 +63,11 @@ LIMITATIONS = ("A research demo trained on a few hundred web-scraped photos; not
 def load_backbone(model: nn.Module, path: Path) -> dict[str, Any]:
     """Copy every weight but the classification head from a checkpoint of the same architecture."""
     backbone, card = load_checkpoint(path)
-    source = {k: v for k, v in backbone.state_dict().items() if not k.startswith(("fc.", "classifier."))}
+    head = f"{as_family(model).classifier_name}."
+    source = {k: v for k, v in backbone.state_dict().items() if not k.startswith(head)}
     target = model.state_dict()
     mismatched = [k for k in source if k not in target or target[k].shape != source[k].shape]
-    if mismatched or len(source) != len([k for k in target if not k.startswith(("fc.", "classifier."))]):
+    if mismatched or len(source) != len([k for k in target if not k.startswith(head)]):
         raise ValueError(f"backbone {path} ({card.arch}) does not fit this model: {mismatched[:5]}")
     model.load_state_dict(source, strict=False)
     return {"checkpoint": str(path.name), "arch": card.arch, "data": dict(card.data), "license": card.license,

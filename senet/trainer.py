@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from .distributed import (
     per_process_batch,
     shard_rows,
 )
+from .family import as_family
 from .sync_batchnorm import convert_sync_batchnorm, revert_sync_batchnorm
 
 
@@ -85,8 +86,7 @@ def _autocast(device: torch.device, enabled: bool) -> Any:
 
 
 def head_parameters(model: nn.Module) -> set[int]:
-    head = getattr(model, "fc", None) or getattr(model, "classifier", None)
-    return {id(p) for p in head.parameters()} if head is not None else set()
+    return {id(p) for p in as_family(model).get_classifier().parameters()}
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -225,7 +225,7 @@ class _Fit:
         if self.dist.active:
             step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         if config.compile:
-            step_model = torch.compile(step_model, mode=config.compile_mode)  # type: ignore[assignment]
+            step_model = cast(nn.Module, torch.compile(step_model, mode=config.compile_mode))
         return model, step_model, ema
 
     def _schedule(self, images: int) -> _Schedule:

@@ -69,6 +69,7 @@ def test_evaluate_agrees_with_the_card(trained: Path, dataset: Path) -> None:
     assert metrics["monkeypox_vs_rest"] == card.metrics["test"]["monkeypox_vs_rest"]  # the card's positive class
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_with_a_seed(trained: Path, dataset: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
     train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--positive-class", "Monkeypox",
@@ -94,6 +95,7 @@ def test_folds_csv_splits_and_positive(dataset: Path) -> None:
         read_folds(dataset, 9)
 
 
+@pytest.mark.slow
 def test_positive_training_and_cross_validation(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "binary"
     train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--positive", "Monkeypox", "--out", str(out),
@@ -110,6 +112,7 @@ def test_positive_training_and_cross_validation(dataset: Path, tmp_path: Path) -
     assert evaluated["labels"] == [OTHERS, "Monkeypox"]
 
 
+@pytest.mark.slow
 def test_folds_trained_in_separate_runs_merge_into_the_same_cross_validation(dataset: Path, tmp_path: Path) -> None:
     whole = tmp_path / "whole"
     train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--out", str(whole), *FAST])
@@ -129,6 +132,7 @@ def test_folds_trained_in_separate_runs_merge_into_the_same_cross_validation(dat
     assert "Folds: 1, 2." in split.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow
 def test_a_partial_cross_validation_says_so_and_mixed_recipes_are_refused(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "partial"
     train_main(["--data", str(dataset), "--arch", "resnet18", "--folds", "2", "--out", str(out), *FAST])
@@ -146,6 +150,7 @@ def test_a_partial_cross_validation_says_so_and_mixed_recipes_are_refused(datase
         train_main(["--data", str(dataset), "--folds", "3", "--out", str(out), *FAST])
 
 
+@pytest.mark.slow
 def test_plain_image_folder_gets_a_seeded_split(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "folder")
     (root / "folds.csv").unlink()
@@ -154,6 +159,7 @@ def test_plain_image_folder_gets_a_seeded_split(tmp_path: Path) -> None:
     assert read_card(out.with_suffix(".json")).data["split"].startswith("random stratified split")
 
 
+@pytest.mark.slow
 def test_pretrain_then_init_records_the_backbone(dataset: Path, tmp_path: Path) -> None:
     backbone = tmp_path / "backbone"
     pretrain_main(["--data", str(dataset), "--arch", "se_resnet18", "--out", str(backbone), "--img-size", "32",
@@ -170,6 +176,7 @@ def test_pretrain_then_init_records_the_backbone(dataset: Path, tmp_path: Path) 
     assert "license" in card.backbone and "pretrained backbone" in card.description
 
 
+@pytest.mark.slow
 def test_a_stopped_pretraining_resumes_where_it_stopped(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "long"
     args = ["--data", str(dataset), "--arch", "resnet18", "--out", str(out), "--img-size", "32", "--batch-size", "8",
