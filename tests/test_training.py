@@ -244,7 +244,7 @@ def test_metrics_on_known_values() -> None:
     assert binary["sensitivity"] == 0.5 and binary["specificity"] == 1.0
 
 
-def test_the_positive_class_comes_from_the_card_not_the_code(dataset: Path, tmp_path: Path) -> None:
+def test_the_positive_class_comes_from_the_card_not_the_code() -> None:
     probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
     targets = np.array([0, 1, 2, 1])
     assert "b_vs_rest" not in evaluation_metrics(probs, targets, ["a", "b", "c"])  # no positive class: none
@@ -255,6 +255,10 @@ def test_the_positive_class_comes_from_the_card_not_the_code(dataset: Path, tmp_
     assert describe_dataset(Path("msld_v2"))["positive"] == "Monkeypox"
     assert binarized_positive([OTHERS, "Monkeypox"], "Monkeypox") == "Monkeypox"
     assert binarized_positive(sorted(CLASSES), "Monkeypox") is None  # a 6-class MSLD card is not binarised
+
+
+@pytest.mark.slow
+def test_any_class_can_be_the_positive_one(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "measles"  # any class of any dataset: its one-vs-rest metrics, over the folds too
     train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--positive-class", "Measles", "--out", str(out),
                 *FAST])
