@@ -33,6 +33,12 @@ SEED_RENAMES: tuple[tuple[re.Pattern[str], str], ...] = (
     # torchvision's pre-0.4 DenseNet weights: norm.1 -> norm1 inside dense layers
     (re.compile(r"(\.denselayer\d+\.(?:norm|relu|conv))\.([12])\."), r"\1\2."),
 )
+# Seed layouts whose key names reveal a block that computes something else than ours with the same tensors:
+# (pattern on the file's keys, builder options that reproduce it, what it is in words).
+SEED_FUNCTIONS: tuple[tuple[re.Pattern[str], dict[str, Any], str], ...] = (
+    (re.compile(r"^stage[1-4]\."), {"stride_in_1x1": True, "relu_before_add": True},
+     "seed 004's bottleneck (stride on the first 1x1 convolution, ReLU before the addition)"),
+)
 _SE_BIAS = re.compile(r"\.se\.fc[12]\.bias$")
 _SE_WEIGHT = re.compile(r"\.se\.fc[12]\.weight$")
 _INDEXED = re.compile(r"^([A-Za-z_]*?)(\d+)$")
@@ -213,8 +219,11 @@ class _Fit:
     reference: Mapping[str, tuple[Shape, Any]] = field(default_factory=dict)
 
     @property
-    def distance(self) -> int:
-        return len(self.missing) + len(self.unexpected) + len(self.wrong_shapes)
+    def distance(self) -> float:
+        """0 for a perfect fit; grows with the share of keys that do not match, then with wrong shapes."""
+        matched = len(self.reference) - len(self.missing)
+        union = matched + len(self.missing) + len(self.unexpected)
+        return (1 - matched / max(union, 1)) * 1000 + len(self.wrong_shapes)
 
 
 def _key_fit(variant: _Variant, state: Mapping[str, Tensor]) -> _Fit:
@@ -302,6 +311,7 @@ def recognize(state: Mapping[str, Tensor], *, source: str = "the file") -> Recog
     Raises:
         RecognitionError: no architecture fits; the message names the closest and what differs.
     """
+    implied = [(options, words) for pattern, options, words in SEED_FUNCTIONS if any(map(pattern.search, state))]
     ours = to_our_names(state)
     fits = _candidates(ours)
     if not any(not f.missing and not f.unexpected for f in fits):
@@ -313,6 +323,13 @@ def recognize(state: Mapping[str, Tensor], *, source: str = "the file") -> Recog
     exact = [_shape_fit(f, ours) for f in fits if not f.missing and not f.unexpected]
     for fit in sorted(exact, key=lambda f: len(f.variant.options)):
         if not fit.wrong_shapes and fit.num_classes is not None:
+            for options, words in implied:
+                if not set(options) <= set(builder_options(fit.variant.arch)):
+                    raise RecognitionError(
+                        f"{source} holds a {display_name(fit.variant.arch)} built with {words}, which computes "
+                        "something else than the same network here, so it is not converted (its predictions would "
+                        "change)")
+                fit.variant = _Variant(fit.variant.arch, tuple(sorted({**dict(fit.variant.options), **options}.items())))
             return _recognition(fit, ours)
     backbone = [f for f in fits if not f.unexpected and f.missing and _is_head(f, f.missing)]
     if backbone:
@@ -320,7 +337,8 @@ def recognize(state: Mapping[str, Tensor], *, source: str = "the file") -> Recog
         raise RecognitionError(
             f"{source} holds a {name} backbone without its classification head, so it cannot classify anything; "
             "convert the state dict of the trained classifier (backbone and head) instead")
-    closest = min([*exact, *fits], key=lambda f: (f.distance, len(f.variant.options)))
+    closest = min([*exact, *(f for f in fits if f.missing or f.unexpected)],
+                  key=lambda f: (f.distance, len(f.variant.options)))
     raise RecognitionError(_explain_mismatch(source, closest, ours))
 
 

@@ -153,7 +153,7 @@ def _torch_load(source: Path) -> object:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
-        if found:
+        if found and _names_an_object(found.group(1)):
             raise WeightsFileError(
                 f"{source.name} holds a pickled Python object ({found.group(1)}), probably a whole model saved "
                 f"with torch.save(model, ...), which is not loaded because unpickling it could run code; {SAVE_HINT}"
@@ -163,6 +163,17 @@ def _torch_load(source: Path) -> object:
         raise WeightsFileError(f"{source.name} is damaged: it asks for more memory than this machine has") from None
     except Exception:  # a damaged pickle can raise almost anything (KeyError, IndexError, struct.error, ...)
         raise WeightsFileError(_damaged(source)) from None
+
+
+def _names_an_object(name: str) -> bool:
+    """Whether a global refused by the weights-only unpickler names a real class (a whole pickled model), rather
+    than a damaged byte in the name of something a state dict uses (``torch.FloatStorage``, ``_rebuild_tensor``)."""
+    parts = name.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return False
+    if re.search(r"Storage|rebuild|Ordere|_utils", name):
+        return False
+    return parts[0] not in ("torch", "collections") or parts[1] == "nn"
 
 
 def _damaged(source: Path) -> str:
