@@ -29,7 +29,6 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import senet  # noqa: E402
-from senet.explain import _layer_module  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -53,7 +52,7 @@ def bench_model(arch: str, args: argparse.Namespace) -> dict[str, float]:
     x = card.transforms()(image)[None].to(device)
     if args.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    layer = _layer_module(model, next(iter(senet.cam_layers(model))))
+    layer = model.cam_layer(next(iter(model.cam_layers())))
     gates = [info.module.gate for info in senet.se_blocks(model)]
 
     def forward() -> None:

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .image_io import IMAGE_SUFFIXES
 from .preprocess import to_rgb
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SPLITS = ("Train", "Valid", "Test")
 OTHERS = "Others"  # the negative class name of "--positive X" datasets (as in MSLD v1)
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
 from torch import nn
 
+from .family import FamilyModel
 from .layers import SqueezeExcitation
 from .registry import register_model
 
@@ -103,8 +104,16 @@ class Transition(nn.Sequential):
         ))
 
 
-class DenseNet(nn.Module):
-    """DenseNet-BC / SE-DenseNet. ``se_reduction=None`` gives the plain network."""
+class DenseNet(FamilyModel):
+    """DenseNet-BC / SE-DenseNet. ``se_reduction=None`` gives the plain network.
+
+    Stages 2-5 of the SE paper are dense blocks 1-4; the SE block of ``denseblock<s>.denselayer<l>`` is
+    ``SE_<s+1>_<l>``.
+    """
+
+    family = "densenet"
+    family_display = "DenseNet"
+    classifier_name = "classifier"
 
     def __init__(
         self, *, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16), num_init_features: int = 64,
@@ -151,6 +160,27 @@ class DenseNet(nn.Module):
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
+
+    def cam_layers(self) -> dict[str, str]:
+        """``features`` (after ``norm5``: what the classifier sees; the default), then ``denseblock4`` .. 1."""
+        choices = {"features": "output of features (after norm5): what the classifier sees; default"}
+        for path in reversed(self.stage_names()):
+            name = path.removeprefix("features.")
+            choices[name] = f"{path}: output of dense block {name.removeprefix('denseblock')}"
+        return choices
+
+    def _cam_layer_path(self, key: str) -> str:
+        return key if key == "features" else f"features.{key}"
+
+    def se_block_position(self, path: str) -> tuple[int, int] | None:
+        parts = path.split(".")  # features.denseblock<s>.denselayer<l>.se
+        if len(parts) != 4 or parts[3] != "se" or f"features.{parts[1]}" not in self.stage_names():
+            return None
+        layer = parts[2].removeprefix("denselayer")
+        return (int(parts[1].removeprefix("denseblock")) + 1, int(layer)) if layer.isdigit() else None
+
+    def stage_names(self) -> list[str]:
+        return [f"features.{name}" for name, _ in self.features.named_children() if name.startswith("denseblock")]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) image batch -> (B, C, h, w) output of ``features`` (after ``norm5``)."""
@@ -234,4 +264,12 @@ def densenet201(
     *, num_classes: int = 1000, memory_efficient: bool = False, small_inputs: bool = False, drop_rate: float = 0.0
 ) -> DenseNet:
     return _densenet("201", None, num_classes=num_classes, memory_efficient=memory_efficient,
+                     small_inputs=small_inputs, drop_rate=drop_rate)
+
+
+@register_model
+def densenet161(
+    *, num_classes: int = 1000, memory_efficient: bool = False, small_inputs: bool = False, drop_rate: float = 0.0
+) -> DenseNet:
+    return _densenet("161", None, num_classes=num_classes, memory_efficient=memory_efficient,
                      small_inputs=small_inputs, drop_rate=drop_rate)

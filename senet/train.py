@@ -21,6 +21,7 @@ from .card import ModelCard
 from .checkpoint import load_checkpoint
 from .crossval import cv_summary, fold_path, merge_folds
 from .data import Splits, binarize, decode_resized, label_indices, load_splits, official_folds, open_rgb
+from .family import as_family
 from .metrics import evaluation_metrics
 from .provenance import command_line, describe_dataset
 from .registry import create_model, list_models
@@ -52,10 +53,11 @@ def eval_tensor(paths: list[Path], card: ModelCard) -> torch.Tensor:
 def load_backbone(model: nn.Module, path: Path) -> dict[str, Any]:
     """Copy every weight but the classification head from a checkpoint of the same architecture."""
     backbone, card = load_checkpoint(path)
-    source = {k: v for k, v in backbone.state_dict().items() if not k.startswith(("fc.", "classifier."))}
+    head = f"{as_family(model).classifier_name}."
+    source = {k: v for k, v in backbone.state_dict().items() if not k.startswith(head)}
     target = model.state_dict()
     mismatched = [k for k in source if k not in target or target[k].shape != source[k].shape]
-    if mismatched or len(source) != len([k for k in target if not k.startswith(("fc.", "classifier."))]):
+    if mismatched or len(source) != len([k for k in target if not k.startswith(head)]):
         raise ValueError(f"backbone {path} ({card.arch}) does not fit this model: {mismatched[:5]}")
     model.load_state_dict(source, strict=False)
     return {"checkpoint": str(path.name), "arch": card.arch, "data": dict(card.data), "license": card.license,

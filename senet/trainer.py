@@ -21,6 +21,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .augment import AugmentConfig, augment_batch
+from .family import as_family
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,7 @@ def _autocast(device: torch.device, enabled: bool) -> Any:
 
 
 def head_parameters(model: nn.Module) -> set[int]:
-    head = getattr(model, "fc", None) or getattr(model, "classifier", None)
-    return {id(p) for p in head.parameters()} if head is not None else set()
+    return {id(p) for p in as_family(model).get_classifier().parameters()}
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -20,7 +20,7 @@ from senet.densenet import DenseNet
 SE_RESNETS = [f"se_resnet{depth}" for depth in (18, 34, 50, 101, 152)]
 RESNETS = [f"resnet{depth}" for depth in (18, 34, 50, 101, 152)]
 SE_DENSENETS = [f"se_densenet{depth}" for depth in (121, 169, 201, 161)]
-DENSENETS = [f"densenet{depth}" for depth in (121, 169, 201)]
+DENSENETS = [f"densenet{depth}" for depth in (121, 169, 201, 161)]
 ALL = SE_RESNETS + RESNETS + SE_DENSENETS + DENSENETS
 
 
