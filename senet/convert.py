@@ -55,7 +55,8 @@ def read_labels_file(path: str | Path) -> list[str]:
         try:
             labels = json.loads(text)
         except json.JSONDecodeError:
-            raise ConversionError(f"the labels file {source.name} starts like a JSON list but is not valid JSON") from None
+            raise ConversionError(f"the labels file {source.name} starts like a JSON list but is not valid "
+                                  "JSON") from None
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise ConversionError(f"the labels file {source.name} must hold a JSON list of strings")
         return [label.strip() for label in labels]

@@ -204,43 +204,43 @@ _CONFIGS: dict[str, dict[str, object]] = {
 
 
 def _densenet(depth: str, se_reduction: int | None, **kwargs: object) -> DenseNet:
-    return DenseNet(**_CONFIGS[depth], se_reduction=se_reduction, **kwargs)  # type: ignore[arg-type]
+    return DenseNet(**{**_CONFIGS[depth], **kwargs}, se_reduction=se_reduction)  # type: ignore[arg-type]  # type: ignore[arg-type]
 
 
 @register_model
 def se_densenet121(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 64,
 ) -> DenseNet:
     return _densenet("121", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model
 def se_densenet169(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 64,
 ) -> DenseNet:
     return _densenet("169", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model
 def se_densenet201(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 64,
 ) -> DenseNet:
     return _densenet("201", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model
 def se_densenet161(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 96,
 ) -> DenseNet:
     return _densenet("161", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model

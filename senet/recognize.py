@@ -96,12 +96,7 @@ def display_name(arch: str) -> str:
     """The human name of a registered architecture (``SE-ResNet-50``)."""
     from . import registry
 
-    named = getattr(registry, "display_name", None)  # the family metadata, where the registry has it
-    if callable(named):
-        return str(named(arch))
-    from .catalog import arch_display_name
-
-    return arch_display_name(arch)
+    return registry.display_name(arch)
 
 
 # --- key names -----------------------------------------------------------------------------------------------
@@ -240,6 +235,7 @@ def _shape_fit(fit: _Fit, state: Mapping[str, Tensor]) -> _Fit:
     present = [(key, dim) for key, dim in head.items() if key in state]
     num_classes = int(state[present[0][0]].shape[present[0][1]]) if present else 7
     options = dict(variant.options)
+    options.update(_infer_sizes(variant, state, num_classes if present else 7))
     se_reduction = None
     if "se_reduction" in builder_options(variant.arch):
         default = builder_options(variant.arch)["se_reduction"]
@@ -252,6 +248,32 @@ def _shape_fit(fit: _Fit, state: Mapping[str, Tensor]) -> _Fit:
              if key in state and tuple(state[key].shape) != shape]
     return _Fit(_Variant(variant.arch, tuple(sorted(options.items()))), fit.missing, fit.unexpected, wrong,
                 num_classes if present else None, se_reduction, reference)
+
+
+def _infer_sizes(variant: _Variant, state: Mapping[str, Tensor], num_classes: int) -> dict[str, int]:
+    """Integer size options (e.g. DenseNet's ``num_init_features``) read from the dimensions that follow them.
+
+    Each candidate value is a dimension of a tensor whose shape follows the option; the one whose rebuilt shapes
+    fit best wins, the default on a tie. ``se_reduction`` is not a size (see :func:`_infer_reduction`).
+    """
+    found: dict[str, int] = {}
+    for name, default in builder_options(variant.arch).items():
+        if name == "se_reduction" or isinstance(default, bool) or not isinstance(default, int):
+            continue
+        varying = _varying(variant.arch, variant.options, name, default, default * 2 + 1)
+        values = {int(state[key].shape[dim]) for key, dim in varying.items() if key in state and state[key].dim() > dim}
+        best, best_wrong = default, None
+        for value in [default, *sorted(values - {default})[:4]]:
+            if value < 1:
+                continue
+            options = tuple(sorted({**dict(variant.options), **found, name: value}.items()))
+            reference = _signature(variant.arch, options, num_classes)
+            wrong = sum(1 for key, (shape, _) in reference.items() if key in state and tuple(state[key].shape) != shape)
+            if best_wrong is None or wrong < best_wrong:
+                best, best_wrong = value, wrong
+        if best != default:
+            found[name] = best
+    return found
 
 
 def _infer_reduction(
@@ -329,7 +351,8 @@ def recognize(state: Mapping[str, Tensor], *, source: str = "the file") -> Recog
                         f"{source} holds a {display_name(fit.variant.arch)} built with {words}, which computes "
                         "something else than the same network here, so it is not converted (its predictions would "
                         "change)")
-                fit.variant = _Variant(fit.variant.arch, tuple(sorted({**dict(fit.variant.options), **options}.items())))
+                merged = {**dict(fit.variant.options), **options}
+                fit.variant = _Variant(fit.variant.arch, tuple(sorted(merged.items())))
             return _recognition(fit, ours)
     backbone = [f for f in fits if not f.unexpected and f.missing and _is_head(f, f.missing)]
     if backbone:
@@ -397,7 +420,8 @@ def _explain_mismatch(source: str, fit: _Fit, state: Mapping[str, Tensor]) -> st
     ours, theirs = repeat_counts(set(fit.reference)), repeat_counts(set(state))
     for parent in sorted(set(ours) & set(theirs)):
         if ours[parent] != theirs[parent]:
-            differences.append(f"{parent} has {theirs[parent]} blocks in the file but {ours[parent]} in {fit.variant.arch}")
+            differences.append(
+                f"{parent} has {theirs[parent]} blocks in the file but {ours[parent]} in {fit.variant.arch}")
     for key, found, wanted in fit.wrong_shapes[:2]:
         differences.append(f"{key} is {list(found)} in the file but {list(wanted)} in {fit.variant.arch}")
     if not differences or len(differences) < 3:

@@ -177,7 +177,7 @@ class Seed002DenseBlock(nn.Module):
     def __init__(self, num_layers: int, num_input_features: int, bn_size: int, growth_rate: int) -> None:
         super().__init__()
         for i in range(num_layers):
-            self.add_module("denselayer%d" % (i + 1),
+            self.add_module(f"denselayer{i + 1}",
                             Seed002DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size))
 
     def forward(self, init_features: torch.Tensor) -> torch.Tensor:
@@ -211,11 +211,11 @@ class Seed002DenseNet(nn.Module):
             self.features.add_module("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=False))
         num_features = num_init_features
         for i, num_layers in enumerate(block_config):
-            self.features.add_module("denseblock%d" % (i + 1),
+            self.features.add_module(f"denseblock{i + 1}",
                                      Seed002DenseBlock(num_layers, num_features, bn_size, growth_rate))
             num_features = num_features + num_layers * growth_rate
             if i != len(block_config) - 1:
-                self.features.add_module("transition%d" % (i + 1),
+                self.features.add_module(f"transition{i + 1}",
                                          Seed002Transition(num_features, int(num_features * compression)))
                 num_features = int(num_features * compression)
         self.features.add_module("norm_final", nn.BatchNorm2d(num_features))

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import seed_models as seeds
 import torch
 from torch import Tensor, nn
 
-import seed_models as seeds
 from senet import create_model, list_models, load_checkpoint
 from senet.convert import LIMITATIONS, ConversionError, convert_file, main, read_labels_file, recognize_file
 from senet.recognize import recognize, rename_key, repeat_counts
@@ -61,6 +61,8 @@ SEED_CASES: list[tuple[str, Callable[[], nn.Module], int, str, dict[str, object]
     ("seed002-small-inputs", lambda: seeds.Seed002DenseNet(32, (6, 12, 24, 16), num_init_features=64,
                                                            num_classes=3), 32, "se_densenet121",
      {"small_inputs": True}),
+    ("seed002-post-defaults", lambda: seeds.Seed002DenseNet(32, (6, 12, 24, 16), num_classes=3), 32,
+     "se_densenet121", {"small_inputs": True, "num_init_features": 24}),
     ("seed003-se_resnet50", lambda: seeds.Seed003SEResNet([3, 4, 6, 3], num_classes=2), 64, "se_resnet50", {}),
     ("seed004-resnet50", lambda: seeds.Seed004ResNet([3, 4, 6, 3], num_classes=2), 224, "resnet50",
      {"stride_in_1x1": True, "relu_before_add": True}),
@@ -278,7 +280,8 @@ HOSTILE: dict[str, tuple[Callable[[Path], object], str]] = {
     "empty.pth": (lambda p: p.write_bytes(b""), r"is empty"),
     "truncated.pth": (lambda p: p.write_bytes(_torch_bytes()[:700]), r"truncated or damaged"),
     "whole_model.pth": (lambda p: torch.save(nn.Linear(2, 2), p),
-                        r"holds a pickled Python object \(torch\.nn\.modules\.linear\.Linear\), probably a whole model"),
+                        r"holds a pickled Python object \(torch\.nn\.modules\.linear\.Linear\), probably a "
+                        r"whole model"),
     "torchscript.pt": (_torchscript, r"is a TorchScript archive"),
     "model.onnx": (_onnx_like, r"is an ONNX model"),
     "keras.h5": (lambda p: p.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100), r"is an HDF5 file"),
