@@ -44,7 +44,7 @@ def served_app(checkpoint_dir: Path) -> Iterator[tuple[object, str]]:
 
     demo = app.build_demo(checkpoint_dir, device="cpu")
     demo.queue(default_concurrency_limit=2)
-    options = app.launch_options()
+    options = app.launch_options(uploads=demo.uploads)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 **options)
     try:
