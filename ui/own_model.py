@@ -22,7 +22,7 @@ from torch import nn
 from senet.card import ModelCard
 from senet.catalog import Catalog, Entry
 from senet.private_models import MAX_UPLOAD_BYTES, SUFFIXES, PrivateModels, UploadRefused, is_private_name
-from ui.i18n import I18N, add
+from ui.i18n import I18N, add, lang
 
 UPLOADS_ENV = "SENET_UPLOADS"  # "1" turns uploads on (needed on a Space), "0" off
 MAX_MODELS_ENV = "SENET_MAX_OWN_MODELS"
@@ -152,8 +152,12 @@ class OwnModels:
             raise gr.Error(str(error), print_exception=False) from None
         finally:
             path.unlink(missing_ok=True)  # the weights now live in memory only; free the upload cache at once
-        status = (f"Added **{held.entry.display_name}**: found {held.recognition.describe()}. Only this browser "
-                  "session can see and use it; it is dropped when you close the page.")
+        if lang(request) == "zh":
+            status = (f"已添加 **{held.entry.display_name}**：识别为 {held.recognition.describe()}。只有本浏览器会话"
+                      "可以看到和使用它；关闭页面后即被删除。")
+        else:
+            status = (f"Added **{held.entry.display_name}**: found {held.recognition.describe()}. Only this browser "
+                      "session can see and use it; it is dropped when you close the page.")
         return gr.Dropdown(choices=self.catalog.choices(), value=held.entry.name), status, None
 
     def refresh(self) -> Any:
