@@ -35,7 +35,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     if not Catalog(directory, device="cpu").available():  # no shipped model yet: a small random one
         directory = tmp_path_factory.mktemp("checkpoints")
         write_checkpoint(directory, "se_resnet18_small", "se_resnet18", size=64)
-    with served_app(directory) as (demo, url):
+    with served_app(directory, uploads=True) as (demo, url):
         yield demo, url
 
 

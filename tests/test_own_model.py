@@ -173,7 +173,7 @@ def test_an_uploaded_model_is_used_by_its_session_only(tmp_path: Path, monkeypat
     upload = _seed_file(tmp_path, "my_pets.pth")
     photo = str(Path(__file__).resolve().parents[1] / "examples" / sorted(
         p.name for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.jpg"))[0])
-    with served_app(shared) as (demo, url):
+    with served_app(shared, uploads=True) as (demo, url):
         assert demo.uploads
         alice = Client(url, verbose=False, download_files=False)
         bob = Client(url, verbose=False, download_files=False)
@@ -198,6 +198,11 @@ def test_an_uploaded_model_is_used_by_its_session_only(tmp_path: Path, monkeypat
             assert "My pets" not in str(caught.value) and "cat" not in str(caught.value)
         label, *_ = bob.predict(handle_file(photo), "shared_model", api_name="/analyze")
         assert label["label"]
+        # Gradio now takes 200 MB files, but a photo is still held to 20 MB, with a sentence.
+        big = tmp_path / "big.jpg"
+        big.write_bytes(Path(photo).read_bytes() + bytes(21 * 2**20))
+        with pytest.raises(Exception, match="too large"):
+            bob.predict(handle_file(str(big)), "shared_model", api_name="/analyze")
 
         # A new checkpoint in the folder is listed without a restart.
         write_checkpoint(shared, "added_later", "resnet18", seed=2)
