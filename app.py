@@ -120,14 +120,14 @@ def main(argv: list[str] | None = None) -> None:
         app = demo if reuse else build_demo(args.checkpoints, device=args.device, uploads=args.uploads)
     except ValueError as error:  # e.g. --device cuda without a GPU
         raise SystemExit(f"app.py: error: {error}") from None
-    catalog: Catalog = app.catalog
+    catalog: Catalog = app.catalog  # type: ignore[attr-defined]  # set by build_demo; Blocks has no typed slot
     print(f"SENet Explorer: {len(catalog.available())} model(s) on {catalog.device_name}", flush=True)
     for entry in catalog.entries.values():
         if not entry.available:
             print(f"  unavailable: {entry.name}: {entry.error}", flush=True)
     # launch() prints the local URL (and the share URL when --share is given).
     app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                  **launch_options(uploads=app.uploads))
+                                                  **launch_options(uploads=getattr(app, "uploads", False)))
 
 
 demo = build_demo(device=os.environ.get("SENET_DEVICE", "auto"))

@@ -6,6 +6,7 @@ below per family).
 
 from . import densenet as _densenet  # noqa: F401  (registers the DenseNet family)
 from . import resnet as _resnet  # noqa: F401  (registers the ResNet family)
+from . import resnext as _resnext  # noqa: F401  (registers the ResNeXt family)
 from .family import FamilyModel
 from .layers import SEBlockInfo, SqueezeExcitation, se_blocks
 from .options import OptionError

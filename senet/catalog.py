@@ -54,7 +54,6 @@ class Entry:
     card: ModelCard | None = None
     error: str | None = None
     load_ms: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # serialises use of the model
     load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one load at a time
 
     @property
@@ -317,7 +316,7 @@ class Catalog:
 
 def _stamp(entry: Entry) -> tuple[tuple[int, int] | None, ...]:
     """Modification time and size of an entry's files: what tells a rescan that a checkpoint changed."""
-    stamps = []
+    stamps: list[tuple[int, int] | None] = []
     for path in (entry.path, entry.path.with_suffix(CARD_SUFFIX)):
         try:
             info = path.stat()

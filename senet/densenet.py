@@ -79,11 +79,15 @@ class DenseLayer(nn.Module):
 class DenseBlock(nn.ModuleDict):
     """``num_layers`` dense layers; each sees the concatenation of the block input and all earlier outputs."""
 
-    def __init__(self, num_layers: int, in_channels: int, **layer_args: object) -> None:
+    def __init__(
+        self, num_layers: int, in_channels: int, *, growth_rate: int, bn_size: int, drop_rate: float,
+        se_reduction: int | None, memory_efficient: bool,
+    ) -> None:
         super().__init__()
-        growth_rate = int(layer_args["growth_rate"])  # type: ignore[call-overload]
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(in_channels + i * growth_rate, **layer_args))  # type: ignore[arg-type]
+            self.add_module(f"denselayer{i + 1}", DenseLayer(
+                in_channels + i * growth_rate, growth_rate=growth_rate, bn_size=bn_size, drop_rate=drop_rate,
+                se_reduction=se_reduction, memory_efficient=memory_efficient))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
@@ -195,16 +199,24 @@ class DenseNet(FamilyModel):
         return self.forward_head(self.forward_features(x))
 
 
-_CONFIGS: dict[str, dict[str, object]] = {
-    "121": dict(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64),
-    "169": dict(growth_rate=32, block_config=(6, 12, 32, 32), num_init_features=64),
-    "201": dict(growth_rate=32, block_config=(6, 12, 48, 32), num_init_features=64),
-    "161": dict(growth_rate=48, block_config=(6, 12, 36, 24), num_init_features=96),
+# depth -> (growth rate, layers per dense block, stem channels)
+_CONFIGS: dict[str, tuple[int, tuple[int, int, int, int], int]] = {
+    "121": (32, (6, 12, 24, 16), 64),
+    "169": (32, (6, 12, 32, 32), 64),
+    "201": (32, (6, 12, 48, 32), 64),
+    "161": (48, (6, 12, 36, 24), 96),
 }
 
 
-def _densenet(depth: str, se_reduction: int | None, **kwargs: object) -> DenseNet:
-    return DenseNet(**{**_CONFIGS[depth], **kwargs}, se_reduction=se_reduction)  # type: ignore[arg-type]  # type: ignore[arg-type]
+def _densenet(
+    depth: str, se_reduction: int | None, *, num_classes: int, memory_efficient: bool, small_inputs: bool,
+    drop_rate: float, num_init_features: int | None = None,
+) -> DenseNet:
+    growth_rate, block_config, standard_init_features = _CONFIGS[depth]
+    return DenseNet(growth_rate=growth_rate, block_config=block_config,
+                    num_init_features=num_init_features or standard_init_features,
+                    se_reduction=se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
+                    small_inputs=small_inputs, drop_rate=drop_rate)
 
 
 @register_model

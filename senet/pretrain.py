@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     hold = normalize(hold_x.float() / 255, card.mean, card.std)
     hold_y = label_indices(splits.valid, labels)
     seed_everything(args.seed)
-    model = create_model(args.arch, num_classes=len(labels))
+    model: torch.nn.Module = create_model(args.arch, num_classes=len(labels))
     previous: dict[str, Any] = {}
     if args.resume:
         model, previous = _resume_state(args.resume, args.arch, labels, args.epochs)

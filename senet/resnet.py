@@ -7,7 +7,7 @@ the addition, as in the SE paper. No op runs in place: a forward hook may hold a
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -106,7 +106,7 @@ class ResNet(FamilyModel):
     ) -> None:
         super().__init__()
         self.in_channels = 64
-        self._block_args = dict(block_args or {})  # options only some blocks take (Bottleneck's seed layouts)
+        self._block_args: dict[str, Any] = dict(block_args or {})  # Bottleneck options of imported (seed) layouts
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()

@@ -56,6 +56,31 @@ def _zip_kind(path: Path) -> str:
     return "zip"
 
 
+_ZIP_KINDS = {  # what a ZIP file is -> what to say (None: a torch.save archive, read it)
+    "torchscript": ("{name} is a TorchScript archive (torch.jit.save), which is not opened here because loading it "
+                    "runs its code; in the project that made it, " + SAVE_HINT),
+    "numpy": "{name} is a NumPy .npz archive, not PyTorch weights; " + SAVE_HINT,
+    "zip": "{name} is a ZIP archive but not a torch.save file; unzip it and convert the .pth file inside",
+    "damaged": ("{name} looks like a torch.save file but it is truncated or damaged; copy or download it again "
+                "(compare its size with the original)"),
+}
+
+
+def _other_format(head: bytes) -> str | None:
+    """Formats recognised by their first bytes that never hold a PyTorch state dict."""
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "{name} is an HDF5 file (Keras or TensorFlow weights), not PyTorch weights; only PyTorch models convert"
+    if head.startswith(b"\x93NUMPY"):
+        return "{name} is a NumPy array file, not a state dict; " + SAVE_HINT
+    if _looks_like_onnx(head):
+        return ("{name} is an ONNX model, which holds a graph rather than a PyTorch state dict; in the project that "
+                "exported it, " + SAVE_HINT)
+    if head.startswith(b"\x80") and len(head) > 1 and 2 <= head[1] <= 5 and not _is_legacy_torch(head):
+        return ("{name} is a plain Python pickle, not a torch.save file, and is not opened here because unpickling "
+                "can run code; " + SAVE_HINT)
+    return None
+
+
 def sniff(path: Path) -> str | None:
     """What the first bytes say the file is, when it cannot be a state dict: a sentence; None to go on reading.
 
@@ -63,40 +88,20 @@ def sniff(path: Path) -> str | None:
     """
     with path.open("rb") as handle:
         head = handle.read(4096)
-    name = path.name
     if not head:
-        return f"{name} is empty: the upload or copy did not finish; copy the file again"
-    if head.startswith(b"PK"):
-        kind = _zip_kind(path)
-        if kind == "torchscript":
-            return (f"{name} is a TorchScript archive (torch.jit.save), which is not opened here because loading it "
-                    f"runs its code; in the project that made it, {SAVE_HINT}")
-        if kind == "numpy":
-            return f"{name} is a NumPy .npz archive, not PyTorch weights; {SAVE_HINT}"
-        if kind == "zip":
-            return f"{name} is a ZIP archive but not a torch.save file; unzip it and convert the .pth file inside"
-        if kind == "damaged":
-            return (f"{name} looks like a torch.save file but it is truncated or damaged; copy or download it again "
-                    "(compare its size with the original)")
-        return None
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return f"{name} is an HDF5 file (Keras or TensorFlow weights), not PyTorch weights; only PyTorch models convert"
-    if head.startswith(b"\x93NUMPY"):
-        return f"{name} is a NumPy array file, not a state dict; {SAVE_HINT}"
-    if _looks_like_onnx(head):
-        return (f"{name} is an ONNX model, which holds a graph rather than a PyTorch state dict; in the project that "
-                f"exported it, {SAVE_HINT}")
-    if head.startswith(b"\x80") and len(head) > 1 and 2 <= head[1] <= 5 and not _is_legacy_torch(head):
-        return (f"{name} is a plain Python pickle, not a torch.save file, and is not opened here because unpickling "
-                f"can run code; {SAVE_HINT}")
-    if _is_safetensors(head, path):
-        return None
-    if _looks_like_text(head):
-        return f"{name} is a text file, not model weights; give the .pth file written by torch.save"
-    if not _is_legacy_torch(head):
-        return (f"{name} is not a PyTorch weights file (its first bytes match no known format); give the .pth file "
-                "written by torch.save, or a .safetensors file")
-    return None
+        sentence: str | None = "{name} is empty: the upload or copy did not finish; copy the file again"
+    elif head.startswith(b"PK"):
+        sentence = _ZIP_KINDS.get(_zip_kind(path))
+    elif _is_safetensors(head, path) or _is_legacy_torch(head):
+        sentence = None
+    else:
+        sentence = _other_format(head)
+        if sentence is None and _looks_like_text(head):
+            sentence = "{name} is a text file, not model weights; give the .pth file written by torch.save"
+        elif sentence is None:
+            sentence = ("{name} is not a PyTorch weights file (its first bytes match no known format); give the .pth "
+                        "file written by torch.save, or a .safetensors file")
+    return sentence.format(name=path.name) if sentence else None
 
 
 def _looks_like_onnx(head: bytes) -> bool:

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -179,7 +179,7 @@ def fit(
     train_images, train_labels = train_images.to(device), train_labels.to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True) \
         if config.ema_decay > 0 else None
-    step_model: nn.Module = torch.compile(model, mode=config.compile_mode) if config.compile else model
+    step_model = cast(nn.Module, torch.compile(model, mode=config.compile_mode)) if config.compile else model
     optimizer = make_optimizer(model, config)
     weights = class_weights(train_labels, num_classes).to(device) if config.balance else None
     batch = min(config.batch_size, len(train_images))

@@ -130,7 +130,7 @@ def test_bad_inputs_get_a_human_message(demo: gr.Blocks, tmp_path: Path) -> None
     for name in ("../../etc/passwd", "/etc/passwd", "nope"):
         with pytest.raises(gr.Error, match="unknown model"):
             analyze(str(EXAMPLES[0][0]), name)
-    with pytest.raises(gr.Error, match="Unknown CAM method 'magic'"):
+    with pytest.raises(gr.Error, match="There is no CAM method 'magic'"):
         analyze(str(EXAMPLES[0][0]), None, "magic")
     with pytest.raises(gr.Error, match="no class 'Smallpox'"):
         analyze(str(EXAMPLES[0][0]), None, "gradcam", "Smallpox")

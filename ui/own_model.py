@@ -132,8 +132,13 @@ def parse_labels(text: str | None) -> list[str]:
 class OwnModels:
     """The panel's handlers."""
 
-    def __init__(self, catalog: SessionCatalog) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+
+    def _private(self) -> PrivateModels:
+        if not isinstance(self.catalog, SessionCatalog):
+            raise gr.Error("Uploads are switched off on this server.", print_exception=False)
+        return self.catalog.private
 
     def add(self, file: str | None, labels: str | None, title: str | None,
             request: gr.Request) -> tuple[Any, str, None]:
@@ -146,7 +151,7 @@ class OwnModels:
             raise gr.Error("Choose a .pth, .pt or .safetensors file first.", print_exception=False)
         path = Path(file)
         try:
-            held = self.catalog.private.add(str(request.session_hash or ""), path, parse_labels(labels),
+            held = self._private().add(str(request.session_hash or ""), path, parse_labels(labels),
                                             title=title or "")
         except UploadRefused as error:
             raise gr.Error(str(error), print_exception=False) from None
@@ -167,7 +172,8 @@ class OwnModels:
 
     def end_session(self, request: gr.Request) -> None:
         """Drop this session's models (the tab was closed or reloaded)."""
-        self.catalog.private.drop_owner(str(request.session_hash or ""))
+        if isinstance(self.catalog, SessionCatalog):
+            self.catalog.private.drop_owner(str(request.session_hash or ""))
 
 
 def wire(demo: gr.Blocks, handlers: OwnModels, panel: SimpleNamespace | None, picker: gr.Dropdown,
