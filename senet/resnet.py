@@ -56,6 +56,7 @@ class Bottleneck(nn.Module):
     """1x1 reduce, 3x3, 1x1 expand (ResNet-50+), with an optional SE block before the addition."""
 
     expansion = 4
+    relu_before_add: bool = False  # class default: subclasses that build their own layers inherit forward()
 
     def __init__(
         self, in_channels: int, planes: int, *, stride: int = 1, downsample: nn.Module | None = None,

@@ -141,6 +141,14 @@ def test_resnext_from_seed001_converts_when_registered(tmp_path: Path) -> None:
     torch.testing.assert_close(_logits(recognition.build(), 64), _logits(original, 64), rtol=0, atol=1e-5)
 
 
+def test_se_resnext_is_recognised_when_registered() -> None:
+    if "se_resnext50_32x4d" not in list_models():
+        pytest.skip("se_resnext50_32x4d is not registered in this tree")
+    state = {k.replace(".se.fc1.", ".se.fc.0.").replace(".se.fc2.", ".se.fc.2."): v  # seed 001's SELayer naming
+             for k, v in create_model("se_resnext50_32x4d", num_classes=3).state_dict().items()}
+    assert recognize(state).describe() == "SE-ResNeXt-50 (32x4d), SE reduction 16, 3 classes"
+
+
 # --- refusals name the closest architecture and what differs ---------------------------------------------------
 
 
