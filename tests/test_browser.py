@@ -135,3 +135,20 @@ def test_own_model_panel_adds_a_model_to_the_picker(served, browser, locale: str
         assert not errors, errors
     finally:
         page.close()
+
+
+def test_a_checkpoint_added_while_the_page_is_open_appears_in_the_picker(browser, tmp_path: Path) -> None:
+    from app_server import served_app, write_checkpoint
+
+    write_checkpoint(tmp_path, "first", "se_resnet18", size=64)
+    with served_app(tmp_path) as (_, url):
+        page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="en-US")
+        try:
+            page.goto(url)
+            page.wait_for_selector("#photo", timeout=60_000)
+            write_checkpoint(tmp_path, "second", "resnet18", size=64, seed=1)  # after the page was built
+            page.get_by_label("Model").first.click()  # focus opens the list and rescans checkpoints/
+            page.get_by_role("option", name="ResNet-18 · TEST second · 6 classes").wait_for(timeout=30_000)
+            page.screenshot(path=str(_screenshot_dir(tmp_path) / "picker_rescan.png"))
+        finally:
+            page.close()

@@ -182,6 +182,13 @@ def test_an_uploaded_model_is_used_by_its_session_only(tmp_path: Path, monkeypat
         assert name.startswith("own-") and "found SE-ResNet-50, SE reduction 16" in status
         assert "only this browser session" in status.lower()
 
+        # The same refusals as the CLI, as one sentence.
+        text = tmp_path / "notes.pth"
+        text.write_text("not weights\n" * 50)
+        with pytest.raises(Exception, match=r"notes\.pth is a text file, not model weights") as caught:
+            alice.predict(handle_file(str(text)), "a, b", "", api_name="/add_own_model")
+        assert "Traceback" not in str(caught.value)
+
         label, *_ = alice.predict(handle_file(photo), name, api_name="/analyze")
         assert {c["label"] for c in label["confidences"]} == {"cat", "dog"}
         alice_names = [value for _, value in alice.predict(api_name="/list_models")["choices"]]
