@@ -145,9 +145,9 @@ def is_private_name(name: object) -> bool:
 
 
 def _sentence(message: str) -> str:
-    """A library message as a sentence for a web page: capitalised, ending with a full stop."""
+    """A library message as a sentence for a web page, ending with a full stop (not capitalised: it often starts
+    with the file's name)."""
     message = message.strip()
     if not message:
         return "The file could not be used."
-    message = message[0].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."

@@ -71,7 +71,7 @@ def test_models_expire_after_their_time_to_live(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "labels", "message"),
     [("notes.txt", b"hello", ["a", "b"], r"^Upload a \.pth, \.pt or \.safetensors weights file, not \.txt\.$"),
-     ("notes.pth", b"hello world, not weights\n" * 9, ["a", "b"], r"^Notes\.pth is a text file, not model weights"),
+     ("notes.pth", b"hello world, not weights\n" * 9, ["a", "b"], r"^notes\.pth is a text file, not model weights"),
      ("mine.pth", None, [], r"^This file holds SE-ResNet-50, .* 2 classes: type its 2 class names"),
      ("mine.pth", None, ["a", "b", "c"], r"^3 labels were given but the model has 2 outputs"),
      ("", b"", ["a", "b"], r"no session")],
