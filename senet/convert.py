@@ -16,11 +16,9 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-from torch import Tensor, nn
 
 from .card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from .checkpoint import CheckpointError, save_checkpoint, weights_path
@@ -100,14 +98,6 @@ def recognize_file(source: str | Path, *, arch: str | None = None) -> Recognitio
     return recognition
 
 
-def recognize_state(state: Mapping[str, Tensor], *, source: str = "the file") -> Recognition:
-    """:func:`recognize_file` for a state dict already in memory."""
-    try:
-        return recognize(state, source=source)
-    except RecognitionError as error:
-        raise ConversionError(str(error)) from None
-
-
 def make_card(recognition: Recognition, labels: Sequence[str], **card_fields: Any) -> ModelCard:
     """The card of a converted model: what was recognised, and honestly, that nothing else is known."""
     training = {"converter": CONVERTER, "recognised": recognition.describe(), **card_fields.pop("training", {})}
@@ -142,12 +132,6 @@ def convert_file(
     provenance = {"converted_from": source.name, "sha256": _sha256(source)}
     card = make_card(recognition, labels, training=provenance, **card_fields)
     return save_checkpoint(recognition.build(), card, target, half=half), recognition
-
-
-def build_model(state: Mapping[str, Tensor]) -> tuple[nn.Module, Recognition]:
-    """The recognised model (eval mode) holding ``state``, for callers that keep it in memory (the app)."""
-    recognition = recognize_state(state)
-    return recognition.build(), recognition
 
 
 def _sha256(path: Path) -> str:
