@@ -76,7 +76,7 @@ def launch_options(uploads: bool = False) -> dict[str, Any]:
     """Keyword arguments of ``demo.launch`` shared by every start (CLI, Space, tests).
 
     Args:
-        uploads: the demo takes visitors' own models, so files up to 200 MB must get through (photos are still
+        uploads: the demo takes visitors' own models, so files up to 300 MB must get through (photos are still
             held to 20 MB by ``senet.image_io``).
     """
     return {

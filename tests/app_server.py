@@ -42,7 +42,7 @@ def served_app(checkpoint_dir: Path, *, uploads: bool = False) -> Iterator[tuple
     127.0.0.1 and a free port; yields (demo, url) and closes the server afterwards.
 
     Args:
-        uploads: with the "use your own model" panel (and its 200 MB upload limit); off, the 20 MB limit holds.
+        uploads: with the "use your own model" panel (and its 300 MB upload limit); off, the 20 MB limit holds.
     """
     import app
 

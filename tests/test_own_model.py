@@ -154,7 +154,7 @@ def test_uploads_are_off_on_a_space_unless_the_owner_turns_them_on(monkeypatch: 
     monkeypatch.setenv("SENET_UPLOADS", "1")
     assert uploads_enabled()
     assert app.parse_args(["--no-uploads"]).uploads is False and app.parse_args([]).uploads is None
-    assert app.launch_options(uploads=True)["max_file_size"] == "200mb"
+    assert app.launch_options(uploads=True)["max_file_size"] == "300mb"
     assert app.launch_options()["max_file_size"] == "20mb"
 
 
@@ -205,7 +205,7 @@ def test_an_uploaded_model_is_used_by_its_session_only(tmp_path: Path, monkeypat
             assert "My pets" not in str(caught.value) and "cat" not in str(caught.value)
         label, *_ = bob.predict(handle_file(photo), "shared_model", api_name="/analyze")
         assert label["label"]
-        # Gradio now takes 200 MB files, but a photo is still held to 20 MB, with a sentence.
+        # Gradio now takes 300 MB files, but a photo is still held to 20 MB, with a sentence.
         big = tmp_path / "big.jpg"
         big.write_bytes(Path(photo).read_bytes() + bytes(21 * 2**20))
         with pytest.raises(Exception, match="too large"):

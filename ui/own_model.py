@@ -33,10 +33,10 @@ add({
         "own_title": "Use your own model",
         "own_help": ("Upload a state dict trained with the seed posts' code (or any SE-ResNet, SE-DenseNet, "
                      "ResNet or DenseNet from this project's family): a `.pth`, `.pt` or `.safetensors` file of at "
-                     "most 200 MB. The architecture is recognised from the file; nothing in it is run. The model "
+                     "most 300 MB. The architecture is recognised from the file; nothing in it is run. The model "
                      "appears in the picker for **this browser session only** and is dropped when you close the "
                      "page."),
-        "own_file": "Weights file (.pth, .pt, .safetensors; at most 200 MB)",
+        "own_file": "Weights file (.pth, .pt, .safetensors; at most 300 MB)",
         "own_labels": "Class names, in training order (one per line, or separated by commas)",
         "own_title_box": "A name for it (optional)",
         "own_add": "Add my model",
@@ -45,9 +45,9 @@ add({
     "zh": {
         "own_title": "使用你自己的模型",
         "own_help": ("上传用种子文章代码训练的 state dict（或本项目支持的任何 SE-ResNet、SE-DenseNet、ResNet、"
-                     "DenseNet）：`.pth`、`.pt` 或 `.safetensors` 文件，最大 200 MB。架构从文件中自动识别，"
+                     "DenseNet）：`.pth`、`.pt` 或 `.safetensors` 文件，最大 300 MB。架构从文件中自动识别，"
                      "文件中的代码不会被执行。模型**只在本浏览器会话中**出现在模型列表里，关闭页面后即被删除。"),
-        "own_file": "权重文件（.pth、.pt、.safetensors；最大 200 MB）",
+        "own_file": "权重文件（.pth、.pt、.safetensors；最大 300 MB）",
         "own_labels": "类别名称，按训练时的顺序（每行一个，或用逗号分隔）",
         "own_title_box": "模型名称（可选）",
         "own_add": "添加我的模型",
