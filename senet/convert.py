@@ -16,9 +16,11 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from torch import Tensor
 
 from .card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from .checkpoint import CheckpointError, save_checkpoint, weights_path
@@ -96,6 +98,27 @@ def recognize_file(source: str | Path, *, arch: str | None = None) -> Recognitio
         raise ConversionError(f"--arch {arch} was given, but {path.name} holds {recognition.describe()} "
                               f"({recognition.arch}); leave out --arch, or give the file of a {arch}")
     return recognition
+
+
+def convert_state_dict(
+    state: Mapping[str, Tensor], arch: str, *, num_classes: int, model_args: Mapping[str, Any] | None = None
+) -> dict[str, Tensor]:
+    """``state`` under our names with exactly ``create_model(arch, num_classes=..., **model_args)``'s keys, shapes
+    and dtypes (SE biases and batch-norm counters the file lacks filled with zeros), ready for a strict load.
+
+    Raises:
+        ConversionError: the state dict is not that architecture, head size or configuration.
+    """
+    try:
+        recognition = recognize(state)
+    except RecognitionError as error:
+        raise ConversionError(str(error)) from None
+    wanted = {key: value for key, value in dict(model_args or {}).items() if key != "memory_efficient"}
+    found = (recognition.arch, recognition.num_classes, dict(recognition.model_args))
+    if found != (arch, num_classes, wanted):
+        raise ConversionError(f"the state dict holds {recognition.describe()} ({recognition.arch} "
+                              f"{dict(recognition.model_args)}), not {arch} {wanted} with {num_classes} classes")
+    return dict(recognition.state)
 
 
 def make_card(recognition: Recognition, labels: Sequence[str], **card_fields: Any) -> ModelCard:

@@ -187,6 +187,18 @@ def test_wrong_arch_and_wrong_label_count_are_explained(tmp_path: Path) -> None:
         convert_file(source, tmp_path / "o", labels=["a", "a"])
 
 
+def test_convert_state_dict_gives_exactly_the_named_models_keys() -> None:
+    from senet.convert import convert_state_dict
+
+    original = seeds.randomize(seeds.Seed003SEResNet([3, 4, 6, 3], num_classes=2))
+    converted = convert_state_dict(original.state_dict(), "se_resnet50", num_classes=2)
+    model = create_model("se_resnet50", num_classes=2).eval()
+    model.load_state_dict(converted, strict=True)
+    torch.testing.assert_close(_logits(model, 64), _logits(original, 64), rtol=0, atol=1e-5)
+    with pytest.raises(ConversionError, match=r"holds SE-ResNet-50, .* not se_resnet101 \{\} with 2 classes"):
+        convert_state_dict(original.state_dict(), "se_resnet101", num_classes=2)
+
+
 def test_nan_weights_are_refused(tmp_path: Path) -> None:
     state = create_model("resnet18", num_classes=2).state_dict()
     state["layer2.0.conv1.weight"][0, 0, 0, 0] = float("nan")
