@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from senet.catalog import Catalog
-from ui import card_tab, explore, se_tab
+from ui import card_tab, explore, own_model, se_tab
 from ui.components import CSS, EXAMPLES_DIR, STATE_TTL, THEME, THEME_JS
 from ui.i18n import I18N
 
@@ -24,15 +24,18 @@ DELETE_CACHE = (300, 600)  # every 5 minutes, delete uploads and outputs older t
 
 
 def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto",
-               catalog: Catalog | None = None) -> gr.Blocks:
+               catalog: Catalog | None = None, uploads: bool | None = None) -> gr.Blocks:
     """The whole UI, not launched.
 
     Args:
         checkpoint_dir: where the models are; default ``$SENET_CHECKPOINTS`` or ``checkpoints/``.
         device: ``auto``, ``cpu`` or ``cuda``.
-        catalog: an existing catalog to serve instead (then the other arguments are ignored).
+        catalog: an existing catalog to serve instead (then the other arguments are ignored); the "use your own
+            model" panel needs an ``own_model.SessionCatalog``.
+        uploads: show the "use your own model" panel; default ``own_model.uploads_enabled()``.
     """
-    catalog = catalog or Catalog(checkpoint_dir, device=device)
+    catalog = catalog or own_model.SessionCatalog(checkpoint_dir, device=device)
+    uploads = own_model.uploads_enabled(uploads) and isinstance(catalog, own_model.SessionCatalog)
     se_handlers = se_tab.SeHandlers(catalog)
     handlers = explore.Explorer(catalog, se_handlers)
     card = catalog.entries[catalog.default].card if catalog.default else None
@@ -50,6 +53,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=320):
                         ui = explore.inputs_column(catalog, labels)
+                        own_panel = own_model.layout() if uploads else None
                     with gr.Column(scale=7):
                         explore.results_column(ui, labels, profiled)
             with gr.Tab(I18N("tab_card")):
@@ -61,17 +65,25 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         demo.load(None, None, theme, js=THEME_JS)
         analyses = explore.wire(demo, handlers, ui, card_view, result, theme, heavy)
         se_tab.wire(se_handlers, ui.se, result, theme, analyses, heavy)
+        own_model.wire(demo, own_model.OwnModels(catalog), own_panel, ui.model,
+                       (handlers.select_model, ui.model, explore.model_pickers(ui, card_view)))
     demo.catalog = catalog  # for tests and scripts: the models this UI serves
+    demo.uploads = uploads  # whether visitors may upload their own models (launch_options needs it)
     return demo
 
 
-def launch_options() -> dict[str, Any]:
-    """Keyword arguments of ``demo.launch`` shared by every start (CLI, Space, tests)."""
+def launch_options(uploads: bool = False) -> dict[str, Any]:
+    """Keyword arguments of ``demo.launch`` shared by every start (CLI, Space, tests).
+
+    Args:
+        uploads: the demo takes visitors' own models, so files up to 300 MB must get through (photos are still
+            held to 20 MB by ``senet.image_io``).
+    """
     return {
         "i18n": I18N,
         "theme": THEME,
         "css": CSS,
-        "max_file_size": MAX_FILE_SIZE,
+        "max_file_size": own_model.UPLOAD_LIMIT if uploads else MAX_FILE_SIZE,
         "run_history": False,  # uploaded photos are not kept in the browser either
         "allowed_paths": [str(EXAMPLES_DIR)],  # only the examples; uploads live in Gradio's own cache
         "show_error": False,  # only gr.Error messages reach the page, never exception text
@@ -92,6 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     parser.add_argument("--checkpoints", default=None,
                         help="checkpoint folder (default $SENET_CHECKPOINTS or ./checkpoints)")
+    parser.add_argument("--no-uploads", dest="uploads", action="store_false", default=None,
+                        help="hide the 'use your own model' panel (it is off by default on a Hugging Face Space "
+                             "unless SENET_UPLOADS=1; env SENET_UPLOADS=0 turns it off too)")
     return parser.parse_args(argv)
 
 
@@ -99,9 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal request otherwise
-    reuse = args.checkpoints is None and args.device == os.environ.get("SENET_DEVICE", "auto")
+    reuse = (args.checkpoints is None and args.device == os.environ.get("SENET_DEVICE", "auto")
+             and args.uploads is None)
     try:
-        app = demo if reuse else build_demo(args.checkpoints, device=args.device)
+        app = demo if reuse else build_demo(args.checkpoints, device=args.device, uploads=args.uploads)
     except ValueError as error:  # e.g. --device cuda without a GPU
         raise SystemExit(f"app.py: error: {error}") from None
     catalog: Catalog = app.catalog  # type: ignore[attr-defined]  # set by build_demo; Blocks has no typed slot
@@ -111,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  unavailable: {entry.name}: {entry.error}", flush=True)
     # launch() prints the local URL (and the share URL when --share is given).
     app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                  **launch_options())
+                                                  **launch_options(uploads=getattr(app, "uploads", False)))
 
 
 demo = build_demo(device=os.environ.get("SENET_DEVICE", "auto"))

@@ -105,6 +105,8 @@ def headline_accuracy(metrics: Mapping[str, Any]) -> float | None:
 def card_display_name(card: ModelCard) -> str:
     """E.g. ``SE-ResNet-18 · MSLD v2 · 6 classes · 74 % acc``, built from the card alone."""
     parts = [display_name(card.arch)]
+    if card.training.get("converter"):  # imported: the owner's title says what it is; no data or metrics known
+        parts = [card.title, *parts] if card.title else parts
     dataset = dataset_display_name(card.data)
     if dataset:
         parts.append(dataset)
@@ -144,6 +146,7 @@ class Catalog:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self._models: dict[str, nn.Module] = {}
         self.entries: dict[str, Entry] = self._discover()
+        self._stamps = {name: _stamp(entry) for name, entry in self.entries.items()}
 
     @property
     def device_name(self) -> str:
@@ -270,3 +273,33 @@ class Catalog:
 
     def is_loaded(self, name: str) -> bool:
         return name in self._models
+
+    def rescan(self) -> list[str]:
+        """Read the directory again: new checkpoints appear, removed ones go, and changed ones (weights or card
+        rewritten) are inspected again and reloaded on next use. Unchanged entries, their locks and their loaded
+        models are kept.
+
+        Returns:
+            The names that were added, changed or removed.
+        """
+        fresh = self._discover()
+        changed = [name for name in set(self.entries) | set(fresh)
+                   if name not in fresh or name not in self.entries or _stamp(fresh[name]) != self._stamps.get(name)]
+        entries = {name: entry if name in changed else self.entries[name] for name, entry in fresh.items()}
+        for name in changed:
+            self._models.pop(name, None)
+        self._stamps = {name: _stamp(entry) for name, entry in entries.items()}
+        self.entries = entries  # one assignment: readers see the old or the new list, never a mix
+        return sorted(changed)
+
+
+def _stamp(entry: Entry) -> tuple[tuple[int, int] | None, ...]:
+    """Modification time and size of an entry's files: what tells a rescan that a checkpoint changed."""
+    stamps: list[tuple[int, int] | None] = []
+    for path in (entry.path, entry.path.with_suffix(CARD_SUFFIX)):
+        try:
+            info = path.stat()
+            stamps.append((info.st_mtime_ns, info.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)

@@ -92,7 +92,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"weights file {path} not found")
     if is_pickle(path):
         raise CheckpointError(f"{path} is a pickle / torch.save file, which is never loaded here (it can run code). "
-                              "Convert it with: python -m senet.convert FILE.pth --arch ARCH --labels A B ...")
+                              "Convert it with: python -m senet.convert FILE.pth --labels A B ...")
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:

@@ -210,10 +210,11 @@ _CONFIGS: dict[str, tuple[int, tuple[int, int, int, int], int]] = {
 
 def _densenet(
     depth: str, se_reduction: int | None, *, num_classes: int, memory_efficient: bool, small_inputs: bool,
-    drop_rate: float,
+    drop_rate: float, num_init_features: int | None = None,
 ) -> DenseNet:
-    growth_rate, block_config, num_init_features = _CONFIGS[depth]
-    return DenseNet(growth_rate=growth_rate, block_config=block_config, num_init_features=num_init_features,
+    growth_rate, block_config, standard_init_features = _CONFIGS[depth]
+    return DenseNet(growth_rate=growth_rate, block_config=block_config,
+                    num_init_features=num_init_features or standard_init_features,
                     se_reduction=se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
                     small_inputs=small_inputs, drop_rate=drop_rate)
 
@@ -221,37 +222,37 @@ def _densenet(
 @register_model
 def se_densenet121(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 64,
 ) -> DenseNet:
     return _densenet("121", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model
 def se_densenet169(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 64,
 ) -> DenseNet:
     return _densenet("169", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model
 def se_densenet201(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 64,
 ) -> DenseNet:
     return _densenet("201", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model
 def se_densenet161(
     *, num_classes: int = 1000, se_reduction: int = 16, memory_efficient: bool = False, small_inputs: bool = False,
-    drop_rate: float = 0.0,
+    drop_rate: float = 0.0, num_init_features: int = 96,
 ) -> DenseNet:
     return _densenet("161", se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
-                     small_inputs=small_inputs, drop_rate=drop_rate)
+                     small_inputs=small_inputs, drop_rate=drop_rate, num_init_features=num_init_features)
 
 
 @register_model

@@ -68,3 +68,17 @@ def create_model(name: str, *, num_classes: int = 1000, **kwargs: Any) -> Family
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
     return as_family(builder(num_classes=num_classes, **kwargs))
+
+
+def builder_options(name: str) -> dict[str, Any]:
+    """The keyword options of the registered builder ``name`` (besides ``num_classes``) and their defaults."""
+    import inspect
+
+    try:
+        builder = _BUILDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+    return {
+        param.name: param.default for param in inspect.signature(builder).parameters.values()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and param.name != "num_classes"
+    }

@@ -7,7 +7,7 @@ the addition, as in the SE paper. No op runs in place: a forward hook may hold a
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -56,27 +56,33 @@ class Bottleneck(nn.Module):
     """1x1 reduce, 3x3, 1x1 expand (ResNet-50+), with an optional SE block before the addition."""
 
     expansion = 4
+    relu_before_add: bool = False  # class default: subclasses that build their own layers inherit forward()
 
     def __init__(
         self, in_channels: int, planes: int, *, stride: int = 1, downsample: nn.Module | None = None,
-        se_reduction: int | None = 16,
+        se_reduction: int | None = 16, stride_in_1x1: bool = False, relu_before_add: bool = False,
     ) -> None:
         super().__init__()
         out_channels = planes * self.expansion
-        self.conv1 = _conv1x1(in_channels, planes)
+        # Default: stride on the 3x3, as torchvision (ResNet v1.5). ``stride_in_1x1`` (ResNet v1) and
+        # ``relu_before_add`` reproduce imported models built that way (seed 004); the tensors are the same.
+        self.conv1 = _conv1x1(in_channels, planes, stride if stride_in_1x1 else 1)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = _conv3x3(planes, planes, stride)  # stride on the 3x3, as torchvision (ResNet v1.5)
+        self.conv2 = _conv3x3(planes, planes, 1 if stride_in_1x1 else stride)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = _conv1x1(planes, out_channels)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU()
         self.se = SqueezeExcitation(out_channels, reduction=se_reduction) if se_reduction else None
         self.downsample = downsample
+        self.relu_before_add = relu_before_add
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
+        if self.relu_before_add:
+            out = self.relu(out)
         if self.se is not None:
             out = self.se(out)
         identity = x if self.downsample is None else self.downsample(x)
@@ -97,10 +103,11 @@ class ResNet(FamilyModel):
 
     def __init__(
         self, block: type[BasicBlock | Bottleneck], depths: tuple[int, int, int, int], *, num_classes: int = 1000,
-        se_reduction: int | None = 16, zero_init_residual: bool = True,
+        se_reduction: int | None = 16, zero_init_residual: bool = True, block_args: dict[str, bool] | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = 64
+        self._block_args: dict[str, Any] = dict(block_args or {})  # Bottleneck options of imported (seed) layouts
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
@@ -122,9 +129,11 @@ class ResNet(FamilyModel):
             downsample = nn.Sequential(
                 _conv1x1(self.in_channels, planes * block.expansion, stride), nn.BatchNorm2d(planes * block.expansion)
             )
-        blocks = [block(self.in_channels, planes, stride=stride, downsample=downsample, se_reduction=se_reduction)]
+        extra = self._block_args
+        blocks = [block(self.in_channels, planes, stride=stride, downsample=downsample, se_reduction=se_reduction,
+                        **extra)]
         self.in_channels = planes * block.expansion
-        blocks += [block(self.in_channels, planes, se_reduction=se_reduction) for _ in range(1, depth)]
+        blocks += [block(self.in_channels, planes, se_reduction=se_reduction, **extra) for _ in range(1, depth)]
         return nn.Sequential(*blocks)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
@@ -197,6 +206,11 @@ def se_resnet152(*, num_classes: int = 1000, se_reduction: int = 16) -> ResNet:
     return ResNet(Bottleneck, (3, 8, 36, 3), num_classes=num_classes, se_reduction=se_reduction)
 
 
+def _seed_layout(stride_in_1x1: bool, relu_before_add: bool) -> dict[str, bool]:
+    """Bottleneck options of imported models, recorded in their cards only when set."""
+    return {k: v for k, v in (("stride_in_1x1", stride_in_1x1), ("relu_before_add", relu_before_add)) if v}
+
+
 @register_model
 def resnet18(*, num_classes: int = 1000) -> ResNet:
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, se_reduction=None)
@@ -208,15 +222,18 @@ def resnet34(*, num_classes: int = 1000) -> ResNet:
 
 
 @register_model
-def resnet50(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, se_reduction=None)
+def resnet50(*, num_classes: int = 1000, stride_in_1x1: bool = False, relu_before_add: bool = False) -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes=num_classes, se_reduction=None,
+                  block_args=_seed_layout(stride_in_1x1, relu_before_add))
 
 
 @register_model
-def resnet101(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes=num_classes, se_reduction=None)
+def resnet101(*, num_classes: int = 1000, stride_in_1x1: bool = False, relu_before_add: bool = False) -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 23, 3), num_classes=num_classes, se_reduction=None,
+                  block_args=_seed_layout(stride_in_1x1, relu_before_add))
 
 
 @register_model
-def resnet152(*, num_classes: int = 1000) -> ResNet:
-    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes=num_classes, se_reduction=None)
+def resnet152(*, num_classes: int = 1000, stride_in_1x1: bool = False, relu_before_add: bool = False) -> ResNet:
+    return ResNet(Bottleneck, (3, 8, 36, 3), num_classes=num_classes, se_reduction=None,
+                  block_args=_seed_layout(stride_in_1x1, relu_before_add))

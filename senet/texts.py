@@ -104,9 +104,8 @@ _CARD = {
         "backbone": "Initialised from", "true_pred": "true \\ predicted", "class": "class", "metric": "metric",
         "value": "value", "per_fold": "per fold", "none": "not recorded", "of_fold": "on the test part of {fold}",
         "default_limitations": (
-            "Trained on a few hundred web-scraped photos: it has not been validated clinically, may fail on skin "
-            "tones, body sites, cameras or lighting it has rarely seen, and only knows the classes above. "
-            "It is a research demo, not a diagnostic device."),
+            "This card records no limitations. The model only knows the classes above, may fail on photos unlike "
+            "its training data, and has not been validated clinically: a research demo, not a diagnostic device."),
     },
     "zh": {
         "data": "数据", "classes": "类别", "metrics": "测试指标", "confusion": "混淆矩阵",
@@ -119,8 +118,8 @@ _CARD = {
         "created": "创建日期", "backbone": "初始化自", "true_pred": "真实 \\ 预测", "class": "类别", "metric": "指标",
         "value": "数值", "per_fold": "各折", "none": "未记录", "of_fold": "{fold} 的测试集",
         "default_limitations": (
-            "仅用几百张网络图片训练，未经临床验证；对训练中少见的肤色、身体部位、相机或光照可能出错，"
-            "并且只认识上述类别。这是研究演示，不是诊断工具。"),
+            "此模型卡未记录局限性。模型只认识上述类别，对与其训练数据不同的照片可能出错，"
+            "且未经临床验证：这是研究演示，不是诊断工具。"),
     },
 }
 

@@ -37,14 +37,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(checkpoint_dir: Path) -> Iterator[tuple[object, str]]:
+def served_app(checkpoint_dir: Path, *, uploads: bool = False) -> Iterator[tuple[object, str]]:
     """``app.build_demo`` on ``checkpoint_dir``, launched as ``python app.py`` would (same launch options) on
-    127.0.0.1 and a free port; yields (demo, url) and closes the server afterwards."""
+    127.0.0.1 and a free port; yields (demo, url) and closes the server afterwards.
+
+    Args:
+        uploads: with the "use your own model" panel (and its 300 MB upload limit); off, the 20 MB limit holds.
+    """
     import app
 
-    demo = app.build_demo(checkpoint_dir, device="cpu")
+    demo = app.build_demo(checkpoint_dir, device="cpu", uploads=uploads)
     demo.queue(default_concurrency_limit=2)
-    options = app.launch_options()
+    options = app.launch_options(uploads=demo.uploads)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 **options)
     try:

@@ -35,7 +35,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     if not Catalog(directory, device="cpu").available():  # no shipped model yet: a small random one
         directory = tmp_path_factory.mktemp("checkpoints")
         write_checkpoint(directory, "se_resnet18_small", "se_resnet18", size=64)
-    with served_app(directory) as (demo, url):
+    with served_app(directory, uploads=True) as (demo, url):
         yield demo, url
 
 
@@ -104,3 +104,51 @@ def test_chinese_browser_gets_chinese_ui(served, browser) -> None:
         assert page.get_by_role("tab", name="模型卡").is_visible()
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_own_model_panel_adds_a_model_to_the_picker(served, browser, locale: str, tmp_path: Path) -> None:
+    import seed_models
+    import torch
+
+    demo, url = served
+    if not demo.uploads:
+        pytest.skip("uploads are switched off in this environment")
+    weights = tmp_path / "my_pets.pth"
+    torch.save(seed_models.randomize(seed_models.seed000_se_resnet(18)).state_dict(), weights)
+    page = browser.new_page(viewport={"width": 1366, "height": 1100}, locale=locale)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(url)
+        page.wait_for_selector("#own-model", timeout=60_000)
+        page.locator("#own-model button").first.click()  # open the accordion
+        page.set_input_files("#own-file input[type=file]", str(weights))
+        page.locator("#own-labels textarea").fill("cat\ndog")
+        page.locator("#own-title textarea, #own-title input").first.fill("My pets")
+        page.locator("#own-add").click()
+        page.get_by_text("SE-ResNet-18, SE reduction 16, 2 classes").wait_for(timeout=60_000)
+        # The picker now shows the new model, and the card tab's status names it.
+        page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value.includes('My pets'))",
+                               timeout=30_000)
+        page.screenshot(path=str(_screenshot_dir(tmp_path) / f"own_model_{locale}.png"), full_page=True)
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def test_a_checkpoint_added_while_the_page_is_open_appears_in_the_picker(browser, tmp_path: Path) -> None:
+    from app_server import served_app, write_checkpoint
+
+    write_checkpoint(tmp_path, "first", "se_resnet18", size=64)
+    with served_app(tmp_path) as (_, url):
+        page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="en-US")
+        try:
+            page.goto(url)
+            page.wait_for_selector("#photo", timeout=60_000)
+            write_checkpoint(tmp_path, "second", "resnet18", size=64, seed=1)  # after the page was built
+            page.get_by_label("Model").first.click()  # focus opens the list and rescans checkpoints/
+            page.get_by_role("option", name="ResNet-18 · TEST second · 6 classes").wait_for(timeout=30_000)
+            page.screenshot(path=str(_screenshot_dir(tmp_path) / "picker_rescan.png"))
+        finally:
+            page.close()

@@ -174,6 +174,12 @@ def results_column(ui: SimpleNamespace, labels: list[str], profiled: bool) -> No
     ui.status = gr.Markdown(I18N("status_idle"), elem_classes="status", elem_id="status")
 
 
+def model_pickers(ui: SimpleNamespace, card_view: gr.Markdown) -> list[Any]:
+    """What ``Explorer.select_model`` fills in when another model is chosen."""
+    se = ui.se
+    return [ui.model_note, card_view, ui.target, ui.layer, se.block, se.compare, se.drill_block]
+
+
 def wire(demo: gr.Blocks, handlers: Explorer, ui: SimpleNamespace, card_view: gr.Markdown, result: gr.State,
          theme: gr.Textbox, heavy: dict[str, Any]) -> list[Any]:
     """The Explore tab's events; returns the events that produce a new analysis (for the SE tab)."""
@@ -188,7 +194,7 @@ def wire(demo: gr.Blocks, handlers: Explorer, ui: SimpleNamespace, card_view: gr
         gr.on([ui.method.input, ui.target.input, ui.layer.input], handlers.analyze_if_image, inputs, outputs,
               api_name="reanalyze", **hidden, **heavy),
     ]
-    pickers = [ui.model_note, card_view, ui.target, ui.layer, se.block, se.compare, se.drill_block]
+    pickers = model_pickers(ui, card_view)
     ui.model.input(handlers.select_model, ui.model, pickers, api_name="model_info", **heavy).success(
         handlers.analyze_if_image, inputs, outputs, api_visibility="private", **heavy)
     demo.load(handlers.select_model, ui.model, pickers, api_visibility="private", **heavy)
