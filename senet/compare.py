@@ -134,9 +134,9 @@ def resolve_names(catalog: Catalog, names: Sequence[str] | None) -> list[str]:
         return chosen
     if isinstance(names, str):
         names = [names]
+    if len(set(names)) > MAX_MODELS:  # before any lookup: a long list of unknown names gets this answer
+        raise CompareError(f"Please pick at most {MAX_MODELS} models to compare (got {len(set(names))}).")
     chosen = list(dict.fromkeys(catalog.entry(name).name for name in names))
-    if len(chosen) > MAX_MODELS:
-        raise CompareError(f"Please pick at most {MAX_MODELS} models to compare (got {len(chosen)}).")
     return chosen
 
 
