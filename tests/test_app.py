@@ -22,8 +22,11 @@ from app_server import LABELS, random_model, served_app, write_checkpoint  # noq
 
 import app  # noqa: E402
 import senet  # noqa: E402
-from senet import describe, plots  # noqa: E402
+from senet import se_charts, texts  # noqa: E402
 from senet.catalog import Catalog, UnknownModel, card_display_name, resolve_device  # noqa: E402
+from ui import i18n  # noqa: E402
+from ui.components import EXAMPLES  # noqa: E402
+from ui.se_tab import compared  # noqa: E402
 
 SHIPPED = Catalog(ROOT / "checkpoints", device="cpu")
 
@@ -75,20 +78,20 @@ def test_build_demo_constructs_without_launching(demo: gr.Blocks) -> None:
 def test_handler_runs_on_every_example_image(demo: gr.Blocks) -> None:
     analyze = _handler(demo, "analyze")
     catalog: Catalog = demo.catalog
-    assert len(app.EXAMPLES) >= 12
-    for path, _ in app.EXAMPLES:
+    assert len(EXAMPLES) >= 12
+    for path, _ in EXAMPLES:
         probabilities, overlay, heatmap, chart, overview, sentence, status, result = analyze(str(path), None)
         assert set(probabilities) == set(catalog.entries[catalog.default].card.labels)
         assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         assert overlay.mode == "RGB" and overlay.size == heatmap.size == result.photo.size
         assert isinstance(chart, Figure) and isinstance(overview, Figure)
-        assert describe.label_name(result.analysis.predicted) in sentence
+        assert texts.label_name(result.analysis.predicted) in sentence
         assert re.search(r"\d+ ms", status), status
 
 
 def test_every_available_model_answers(demo: gr.Blocks) -> None:
     analyze = _handler(demo, "analyze")
-    path = str(app.EXAMPLES[0][0])
+    path = str(EXAMPLES[0][0])
     for name in demo.catalog.available():
         first = demo.catalog.entries[name].card.labels[0]
         probabilities, *_, result = analyze(path, name, "gradcam++", first, "", 0.3, "SE_5_2", "none", "dark")
@@ -98,7 +101,7 @@ def test_every_available_model_answers(demo: gr.Blocks) -> None:
 
 def test_follow_up_views_reuse_the_analysis(demo: gr.Blocks) -> None:
     analyze = _handler(demo, "analyze")
-    *_, result = analyze(str(app.EXAMPLES[-1][0]), None)
+    *_, result = analyze(str(EXAMPLES[-1][0]), None)
     transparent = _handler(demo, "overlay")(result, 0.0)
     assert np.array_equal(np.asarray(transparent), np.asarray(result.photo))  # opacity 0: the photo itself
     chart, overview = _handler(demo, "se_charts")(result, "SE_2_1", "all", "light")
@@ -107,8 +110,8 @@ def test_follow_up_views_reuse_the_analysis(demo: gr.Blocks) -> None:
     profiled = list(card.class_profiles["classes"])
     assert len(chart.axes[0].lines) == len(profiled)  # one average line per class
     ranked = [label for label, _ in result.analysis.top_k(len(card.labels))]
-    assert app._compared(result.analysis, card, "top") == [lb for lb in ranked if lb in profiled][:2]
-    assert app._compared(result.analysis, card, "none") == []
+    assert compared(result.analysis, card, "top") == [lb for lb in ranked if lb in profiled][:2]
+    assert compared(result.analysis, card, "none") == []
     block = list(result.analysis.excitations)[-1]
     channel = senet.strongest_channels(result.analysis.excitations[block], 1)[0]
     feature = _handler(demo, "channel_map")(result, block, channel)
@@ -126,13 +129,13 @@ def test_bad_inputs_get_a_human_message(demo: gr.Blocks, tmp_path: Path) -> None
         analyze(None, None)
     for name in ("../../etc/passwd", "/etc/passwd", "nope"):
         with pytest.raises(gr.Error, match="unknown model"):
-            analyze(str(app.EXAMPLES[0][0]), name)
+            analyze(str(EXAMPLES[0][0]), name)
     with pytest.raises(gr.Error, match="Unknown CAM method 'magic'"):
-        analyze(str(app.EXAMPLES[0][0]), None, "magic")
+        analyze(str(EXAMPLES[0][0]), None, "magic")
     with pytest.raises(gr.Error, match="no class 'Smallpox'"):
-        analyze(str(app.EXAMPLES[0][0]), None, "gradcam", "Smallpox")
+        analyze(str(EXAMPLES[0][0]), None, "gradcam", "Smallpox")
     with pytest.raises(gr.Error, match="no CAM layer 'layer9'"):
-        analyze(str(app.EXAMPLES[0][0]), None, "gradcam", "", "layer9")
+        analyze(str(EXAMPLES[0][0]), None, "gradcam", "", "layer9")
 
 
 def test_broken_and_pickle_checkpoints_are_unavailable_and_the_rest_works(tmp_path: Path) -> None:
@@ -153,8 +156,8 @@ def test_broken_and_pickle_checkpoints_are_unavailable_and_the_rest_works(tmp_pa
     demo = app.build_demo(device="cpu", catalog=catalog)
     analyze = _handler(demo, "analyze")
     with pytest.raises(gr.Error, match="corrupt is unavailable"):
-        analyze(str(app.EXAMPLES[0][0]), "corrupt")
-    assert analyze(str(app.EXAMPLES[0][0]), "good")[7].model == "good"
+        analyze(str(EXAMPLES[0][0]), "corrupt")
+    assert analyze(str(EXAMPLES[0][0]), "good")[7].model == "good"
     note, card_md, *_ = _handler(demo, "model_info")("wrong_head")
     assert "unavailable" in note and card_md == ""
 
@@ -184,37 +187,37 @@ def test_catalog_names_and_lookup(tmp_path: Path) -> None:
 
 def test_describe_sentences_and_model_card() -> None:
     probabilities = {"Measles": 0.81, "Chickenpox": 0.12, "Monkeypox": 0.05, "Healthy": 0.02}
-    sentence = describe.prediction_sentence(probabilities, "en")
+    sentence = texts.prediction_sentence(probabilities, "en")
     assert sentence.startswith("The model thinks this looks most like Measles (81 %); "
                                "the next guess is Chickenpox (12 %).")
     assert "5 % Monkeypox" in sentence
-    assert describe.prediction_sentence(probabilities, "zh-CN,zh;q=0.9").startswith("模型认为这最像麻疹（81 %）")
-    assert "not confident" in describe.prediction_sentence({"a": 0.4, "b": 0.35, "c": 0.25})
+    assert texts.prediction_sentence(probabilities, "zh-CN,zh;q=0.9").startswith("模型认为这最像麻疹（81 %）")
+    assert "not confident" in texts.prediction_sentence({"a": 0.4, "b": 0.35, "c": 0.25})
     card = senet.ModelCard(arch="se_resnet18", labels=["Healthy", "Monkeypox"], license="CC BY-NC-SA 4.0",
                            metrics={"accuracy": 0.9, "confusion_matrix": [[9, 1], [2, 8]]}, citation="Ali et al.")
-    markdown = describe.model_card_markdown(card)
+    markdown = texts.model_card_markdown(card)
     for needle in ("Confusion matrix", "| Healthy | 9 | 1 |", "CC BY-NC-SA 4.0", "Ali et al.", "Limitations"):
         assert needle in markdown
-    assert "混淆矩阵" in describe.model_card_markdown(card, "zh")
-    assert set(describe.UI_TEXT["en"]) == set(describe.UI_TEXT["zh"])
+    assert "混淆矩阵" in texts.model_card_markdown(card, "zh")
+    assert set(i18n.TEXT["en"]) == set(i18n.TEXT["zh"])
 
 
 def test_charts_cover_both_themes_and_the_paper_view() -> None:
     names = ["SE_2_1", "SE_2_2", "SE_3_1", "SE_3_2", "SE_4_1", "SE_4_2", "SE_5_1", "SE_5_2"]
-    assert plots.paper_blocks(names) == ["SE_2_2", "SE_3_2", "SE_4_2", "SE_5_2"]
+    assert se_charts.paper_blocks(names) == ["SE_2_2", "SE_3_2", "SE_4_2", "SE_5_2"]
     rng = np.random.default_rng(0)
     excitations = {name: rng.random(16 * (1 + i // 2)) for i, name in enumerate(names)}
     profiles = {"blocks": names, "channels": [v.size for v in excitations.values()],
                 "classes": {"A": {"count": 3, "mean": [v.tolist() for v in excitations.values()], "std": []}}}
     for theme in ("light", "dark"):
-        chart = plots.block_chart(excitations, plots.paper_blocks(names), profiles=profiles, labels=["A", "B"],
+        chart = se_charts.block_chart(excitations, se_charts.paper_blocks(names), profiles=profiles, labels=["A", "B"],
                                   highlight="A", theme=theme)
         assert len([axes for axes in chart.axes if axes.get_visible()]) == 4
         assert len(chart.axes[0].lines) == 1  # class A's average; B has no profile
-        overview = plots.overview_chart(excitations, theme=theme)
+        overview = se_charts.overview_chart(excitations, theme=theme)
         assert overview.axes[0].images[0].get_array().shape == (8, 64)
         assert chart.axes[0].get_title(loc="left") == "SE_2_2 · 16 channels"
-        assert chart.axes[0].yaxis.label.get_color() == plots.THEMES[theme]["text"]
+        assert chart.axes[0].yaxis.label.get_color() == se_charts.THEMES[theme]["text"]
 
 
 def test_cli_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,7 +239,7 @@ def test_cli_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_launched_app_answers_gradio_client(checkpoint_dir: Path, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
-    example = app.EXAMPLES[0][0]
+    example = EXAMPLES[0][0]
     with served_app(checkpoint_dir) as (demo, url):
         client = Client(url, verbose=False, download_files=False)
         assert "/analyze" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
@@ -262,10 +265,10 @@ def test_launched_app_answers_gradio_client(checkpoint_dir: Path, tmp_path: Path
 def test_examples_are_documented_small_and_cover_every_class() -> None:
     readme = (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
     assert "CC BY-NC-SA 4.0" in readme and "2207.03342" in readme
-    classes = [label for _, label in app.EXAMPLES]
+    classes = [label for _, label in EXAMPLES]
     for label in LABELS:
         assert classes.count(label) >= 2, label
-    for path, label in app.EXAMPLES:
+    for path, label in EXAMPLES:
         assert path.name in readme and label in readme
         with Image.open(path) as image:
             assert max(image.size) <= 448 and image.mode == "RGB"
