@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from PIL import Image
 
 from .catalog import Catalog, ModelUnavailable, UnknownModel, arch_display_name
-from .describe import label_name, language
 from .explain import CAM_METHODS, Analysis, analyze
+from .texts import label_name, language
 
 MAX_MODELS = 4  # a comparison of more is unreadable side by side and ties up every model at once
 

@@ -23,10 +23,10 @@ from PIL import Image
 
 from .card import ModelCard
 from .catalog import arch_display_name, dataset_display_name
-from .describe import disclaimer, label_name, language, percent, prediction_sentence
 from .explain import CAM_METHODS, Analysis
-from .plots import block_chart, paper_blocks
-from .visualize import heatmap_image, overlay
+from .heatmaps import heatmap_image, overlay
+from .se_charts import block_chart, paper_blocks
+from .texts import disclaimer, label_name, language, percent, prediction_sentence
 
 _PAGE_MARGIN = 15.0  # mm
 _PHOTO_SIDE = 86.0  # mm: two photos side by side fit the 180 mm text width
