@@ -144,6 +144,9 @@ def layout(catalog: Catalog) -> SimpleNamespace:
                                    elem_id="compare-photo")
             ui.models = gr.CheckboxGroup([c for c in catalog.choices() if c[1] in available],
                                          value=available[:comparing.MAX_MODELS], label=I18N("compare_models"))
+            # Names are checked by the catalog (with a sentence for people), not by Gradio's choice check, whose
+            # refusal shows Python types; API clients may also send display names.
+            ui.models.preprocess = lambda payload: [str(name) for name in payload or []]
             ui.method = gr.Dropdown(FAST_METHODS, value="gradcam", label=I18N("method"))
             ui.run = gr.Button(I18N("compare_run"), variant="primary", elem_id="compare-run")
         with gr.Column(scale=7):

@@ -9,6 +9,7 @@ server's own network (loopback, private ranges) left on.
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,7 +44,7 @@ class Tools:
         return photo, analysis, card, entry
 
     @gpu
-    def classify(self, image: str | None, model: str | None = "") -> dict[str, Any]:
+    def classify(self, image: str | None, model: str | None = "") -> str:
         """Classify a photo of skin with a trained image classifier (for example: Monkeypox, Chickenpox, Measles,
         Cowpox, HFMD (hand, foot and mouth disease) or Healthy skin). This is a research demo, not a medical
         diagnosis: always tell the user to see a health professional about a rash.
@@ -52,7 +53,7 @@ class Tools:
             image: the photo, as an http(s) URL or a base64 data URL ("data:image/jpeg;base64,...").
             model: which classifier to use, a name from the list_models tool; empty for the most accurate one.
         Returns:
-            A JSON object: "top_class" (the most likely class), "probability" (its probability, 0 to 1),
+            A JSON object (as text): "top_class" (the most likely class), "probability" (its probability, 0 to 1),
             "probabilities" (every class with its probability), "positive_class" and "positive_vs_rest" (the
             probability of Monkeypox against all other classes together, when the model has that class),
             "unfamiliar" (true when the photo looks unlike the training photos so the answer is unreliable, null
@@ -61,7 +62,7 @@ class Tools:
         _, analysis, card, entry = self._analyze(image, model)
         positive = positive_class(card)
         unfamiliar = getattr(analysis, "unfamiliar", None)
-        return {
+        return json.dumps({
             "top_class": analysis.predicted,
             "probability": round(analysis.probabilities[analysis.predicted], 4),
             "probabilities": {label: round(p, 4) for label, p in analysis.top_k(len(card.labels))},
@@ -71,10 +72,10 @@ class Tools:
             "sentence": texts.prediction_sentence(analysis.probabilities, "en"),
             "model": entry.name,
             "disclaimer": texts.disclaimer("en"),
-        }
+        }, ensure_ascii=False)
 
     @gpu
-    def explain(self, image: str | None, model: str | None = "", method: str | None = "gradcam") -> tuple[Any, str]:
+    def explain(self, image: str | None, model: str | None = "", method: str | None = "gradcam") -> Any:
         """Show which parts of a skin photo made the classifier choose its answer: returns the photo with a
         heatmap laid over it (red and yellow: the regions that raised the score of the predicted class most;
         blue: regions that mattered little). The heatmap shows where the model looked, not where a disease is.
@@ -85,19 +86,19 @@ class Tools:
             method: how the heatmap is computed: "gradcam" (default, fast and standard), "gradcam++",
                 "xgradcam", "hirescam", "layercam", "eigencam"; "scorecam" and "ablationcam" are slow.
         Returns:
-            The heatmap on the photo (PNG image) and one sentence naming the predicted class and its probability.
+            The heatmap on the photo (PNG image). Use the classify tool for the class and its probability.
         """
         photo, analysis, _, _ = self._analyze(image, model, method or "gradcam")
         shown = photo.copy()
         shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
-        return (senet.overlay(shown, analysis.cam, opacity=0.5),
-                texts.prediction_sentence(analysis.probabilities, "en"))
+        # One output only: Gradio 6.31's MCP server passes a queued tool's several outputs on as one Python repr.
+        return senet.overlay(shown, analysis.cam, opacity=0.5)
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self) -> str:
         """List the skin-photo classifiers this app can use, most accurate first (the first is the default).
 
         Returns:
-            A JSON list; each entry has "name" (pass it as the model argument of classify or explain), "title"
+            A JSON list (as text); each entry has "name" (pass it as the model argument of classify or explain), "title"
             (a readable name), "architecture", "classes" (what it can recognise), "accuracy" (the fraction of test
             photos it classified correctly, averaged over cross-validation folds where available, or null) and
             "available" (false, with a "reason", when the model cannot be used right now).
@@ -111,7 +112,7 @@ class Tools:
                 "name": name, "title": entry.display_name, "architecture": card.arch if card else None,
                 "classes": list(card.labels) if card else [], "accuracy": None if accuracy is None else
                 round(accuracy, 4), "available": entry.available, "reason": entry.error})
-        return models
+        return json.dumps(models, ensure_ascii=False)
 
 
 def build(tools: Tools, heavy: dict[str, Any]) -> SimpleNamespace:
@@ -121,13 +122,12 @@ def build(tools: Tools, heavy: dict[str, Any]) -> SimpleNamespace:
         ui.image = photo_input(label="image")
         ui.model = gr.Textbox("", label="model")
         ui.method = gr.Textbox("gradcam", label="method")
-        ui.json = gr.JSON(label="result")
+        # JSON as text: MCP passes text outputs on as they are (a gr.JSON output would reach it as a Python repr)
+        ui.json = gr.Textbox(label="result")
         ui.overlay = gr.Image(type="pil", format="png", label="heatmap")
-        ui.sentence = gr.Textbox(label="sentence")
-        ui.models = gr.JSON(label="models")
+        ui.models = gr.Textbox(label="models")
         ui.trigger = gr.Button(visible=False)
     ui.trigger.click(tools.classify, [ui.image, ui.model], ui.json, api_name="classify", **heavy)
-    ui.trigger.click(tools.explain, [ui.image, ui.model, ui.method], [ui.overlay, ui.sentence],
-                     api_name="explain", **heavy)
+    ui.trigger.click(tools.explain, [ui.image, ui.model, ui.method], ui.overlay, api_name="explain", **heavy)
     ui.trigger.click(tools.list_models, None, ui.models, api_name="list_models", queue=False)
     return ui
