@@ -112,11 +112,12 @@ def agreement_sentence(comparison: Comparison, lang: str = "en") -> str:
 
 
 def _short_names(catalog: Catalog, names: Sequence[str]) -> dict[str, str]:
-    """Architecture names (``SE-ResNet-18``), with the picker's name where two compared models share one."""
+    """Architecture names (``SE-ResNet-18``), with the checkpoint's name added where two compared models share
+    one (``SE-ResNet-18 (se_resnet18_msld_v2)``)."""
     arch = {name: arch_display_name(catalog.entries[name].card.arch) if catalog.entries[name].card else name
             for name in names}
     counts = Counter(arch.values())
-    return {name: arch[name] if counts[arch[name]] == 1 else catalog.entries[name].display_name for name in names}
+    return {name: arch[name] if counts[arch[name]] == 1 else f"{arch[name]} ({name})" for name in names}
 
 
 def resolve_names(catalog: Catalog, names: Sequence[str] | None) -> list[str]:

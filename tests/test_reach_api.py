@@ -70,6 +70,7 @@ def test_batch_endpoint_with_a_hostile_zip(server, tmp_path: Path) -> None:
     with open(csv_path, encoding="utf-8", newline="") as handle:
         records = list(csv.DictReader(handle))
     assert len(records) == 1 + len(EXPECTED) + 1 == len(table["data"])
+    assert table["headers"][3] == "Monkeypox vs rest"
     assert records[0]["file"] == PHOTO.name and records[0]["status"] == "ok"
     by_file = {r["file"]: r for r in records}
     for name, phrase in EXPECTED.items():

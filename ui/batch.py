@@ -45,18 +45,22 @@ add({
     },
 })
 
-HEADERS = ["file", "top class", "probability", "positive vs rest", "unfamiliar", "reason"]
+HEADERS = ["file", "top class", "probability", "positive vs rest", "reason", "unfamiliar"]
+WIDTHS = ["28%", "11%", "10%", "12%", "31%", "8%"]
 
 
 def _table(rows: list[batching.Row]) -> dict[str, Any]:
+    """The page's table: one row per file; the "X vs rest" header names the class (e.g. Monkeypox)."""
+    positive = next((row.positive for row in rows if row.positive), None)
+    headers = HEADERS[:3] + [f"{positive} vs rest" if positive else HEADERS[3]] + HEADERS[4:]
     data = []
     for row in rows:
         record = batching.csv_record(row)
-        positive = f"{record['positive_class']}: {record['positive_vs_rest']}" if record["positive_vs_rest"] else ""
         data.append([record["file"], record["top_class"],
-                     round(row.probability, 4) if row.probability is not None else None,
-                     positive, record["unfamiliar"], record["reason"]])
-    return {"headers": HEADERS, "data": data}
+                     None if row.probability is None else round(row.probability, 4),
+                     None if row.positive_vs_rest is None else round(row.positive_vs_rest, 4),
+                     record["reason"], record["unfamiliar"]])
+    return {"headers": headers, "data": data}
 
 
 class BatchRunner:
@@ -114,7 +118,7 @@ def layout(catalog: Catalog) -> SimpleNamespace:
             ui.csv = gr.File(label=I18N("batch_csv"), interactive=False, elem_id="batch-csv")
         with gr.Column(scale=7):
             ui.table = gr.Dataframe(headers=HEADERS, label=I18N("batch_table"), interactive=False, wrap=True,
-                                    elem_id="batch-table")
+                                    column_widths=WIDTHS, elem_id="batch-table")
             ui.gallery = gr.Gallery(label=I18N("batch_gallery"), columns=5, height="auto", object_fit="cover")
     return ui
 
