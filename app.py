@@ -103,8 +103,7 @@ def launch_options() -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    on_space = bool(os.environ.get("SPACE_ID"))
-    host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space else "127.0.0.1")
+    host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space() else "127.0.0.1")
     parser = argparse.ArgumentParser(description="SENet Explorer: SE-ResNet / SE-DenseNet predictions, Grad-CAM "
                                                  "and SE channel weights in the browser.")
     parser.add_argument("--host", default=host, help="address to bind (default 127.0.0.1; 0.0.0.0 on a Hugging "

@@ -69,7 +69,7 @@ class BatchRunner:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    @gpu
+    @gpu(duration=120)  # up to 200 photos
     def run(self, files: list[str] | None, model: str | None, progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
         """Analyse many photos with one model.
 
