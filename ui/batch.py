@@ -91,8 +91,9 @@ class BatchRunner:
             def report(done: int, total: int) -> None:
                 progress((done, total), desc="files", unit="files")
 
-            with entry.lock:  # one use of a model at a time, as in every other tab
-                rows = batching.run_batch(net, card, sources, progress=report)
+            # Each batched pass holds the model's own lock (senet.hooks.model_lock, as senet.analyze does), so
+            # other visitors' analyses of this model run between the passes instead of after all 200 photos.
+            rows = batching.run_batch(net, card, sources, progress=report)
         except Exception as error:
             raise fail(error) from None
         out = Path(tempfile.mkdtemp(prefix="senet_batch_")) / f"senet_batch_{entry.name}.csv"
