@@ -276,7 +276,8 @@ def build_report(
     writer.paragraph(words["model"], 12.5, bold=True, height=7)
     dataset = dataset_display_name(card.data) or words["unknown"]
     classes = f"{card.num_classes} classes" if lang == "en" else f"{card.num_classes} 类"
-    for key, value in ((words["arch"], f"{arch_display_name(card.arch)}, {classes}"),
+    comma = "，" if lang == "zh" else ", "
+    for key, value in ((words["arch"], f"{arch_display_name(card.arch)}{comma}{classes}"),
                        (words["data"], dataset), (words["accuracy"], accuracy_text(card, lang))):
         writer.font(9.5, bold=True)
         pdf.cell(32, 5.2, key)
