@@ -60,3 +60,22 @@ def test_dry_run_catches_a_bad_front_matter_and_requirements(tmp_path: Path, cap
     names = [name for name, _ in deploy_space.check(root).files]
     assert "checkpoints/old.pth" not in names and "tests/test_x.py" not in names
     assert deploy_space.main(["not a repo id", "--dry-run"]) == 2
+
+
+def test_space_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """On a Space: the share-link button, MCP on, the queue capped; locally none of them."""
+    import gradio as gr
+
+    import app
+
+    def deep_links(demo: gr.Blocks) -> int:
+        return sum(isinstance(block, gr.DeepLinkButton) for block in demo.blocks.values())
+
+    for name in ("SPACE_ID", "SYSTEM", "SENET_MCP", "SPACES_ZERO_GPU"):
+        monkeypatch.delenv(name, raising=False)
+    assert not app.on_space() and not app.zero_gpu() and deep_links(app.build_demo(tmp_path, device="cpu")) == 0
+    monkeypatch.setenv("SYSTEM", "spaces")
+    assert app.on_space() and app.parse_args([]).mcp and app.parse_args([]).host == "0.0.0.0"
+    assert deep_links(app.build_demo(tmp_path, device="cpu")) == 1
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert app.zero_gpu()
