@@ -62,6 +62,7 @@ def test_dry_run_catches_a_bad_front_matter_and_requirements(tmp_path: Path, cap
     assert deploy_space.main(["not a repo id", "--dry-run"]) == 2
 
 
+@pytest.mark.slow
 def test_space_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """On a Space: the share-link button, MCP on, the queue capped; locally none of them."""
     import gradio as gr
