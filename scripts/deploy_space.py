@@ -76,13 +76,9 @@ def requirement_pins(requirements: Path) -> tuple[dict[str, str], list[str]]:
     return pins, loose
 
 
-def check(root: Path = ROOT) -> Plan:
-    """List the Space's files and check the front matter and requirements against them."""
-    files = space_files(root)
-    names = {name for name, _ in files}
-    problems: list[str] = []
-    meta = read_front_matter(root / "README.md")
-    pins, loose = requirement_pins(root / "requirements.txt")
+def front_matter_problems(meta: dict, pins: dict[str, str], names: set[str]) -> list[str]:
+    """What is wrong with the README's front matter for a Gradio Space running this app."""
+    problems = []
     if not meta:
         problems.append("README.md has no front matter (the --- block that configures the Space)")
     if meta.get("sdk") != "gradio":
@@ -97,18 +93,30 @@ def check(root: Path = ROOT) -> Plan:
         problems.append(f"front matter: python_version {meta.get('python_version')!r} is not a Python 3 version")
     if not meta.get("title"):
         problems.append("front matter: title is missing")
-    if "requirements.txt" not in names:
-        problems.append("requirements.txt is missing")
-    for line in loose:
-        problems.append(f"requirements.txt: {line!r} is not pinned as name==version (or is a local path or URL)")
-    for needed in ("gradio", "torch", "safetensors", "grad-cam"):
-        if needed not in pins:
-            problems.append(f"requirements.txt: {needed} is not pinned")
+    return problems
+
+
+def requirement_problems(pins: dict[str, str], loose: list[str], names: set[str]) -> list[str]:
+    """What is wrong with requirements.txt: missing, unpinned lines, missing runtime packages, mcp 2.x."""
+    problems = [] if "requirements.txt" in names else ["requirements.txt is missing"]
+    problems += [f"requirements.txt: {line!r} is not pinned as name==version (or is a local path or URL)"
+                 for line in loose]
+    problems += [f"requirements.txt: {needed} is not pinned" for needed in ("gradio", "torch", "safetensors",
+                                                                             "grad-cam") if needed not in pins]
     if "mcp" in pins and int(pins["mcp"].split(".")[0]) >= 2:
         problems.append("requirements.txt: gradio 6.31's MCP server needs mcp<2")
-    for name in names:
-        if name.endswith(PICKLES):
-            problems.append(f"{name} is a pickle file; the app never loads those, so it is not uploaded")
+    return problems
+
+
+def check(root: Path = ROOT) -> Plan:
+    """List the Space's files and check the front matter and requirements against them."""
+    files = space_files(root)
+    names = {name for name, _ in files}
+    meta = read_front_matter(root / "README.md")
+    pins, loose = requirement_pins(root / "requirements.txt")
+    problems = front_matter_problems(meta, pins, names) + requirement_problems(pins, loose, names)
+    problems += [f"{name} is a pickle file; the app never loads those, so it is not uploaded"
+                 for name in sorted(names) if name.endswith(PICKLES)]
     if not any(name.startswith("checkpoints/") and name.endswith(".safetensors") for name in names):
         problems.append("no checkpoint (checkpoints/*.safetensors) would be uploaded")
     return Plan(files, problems, meta)

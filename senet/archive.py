@@ -158,6 +158,35 @@ def read_zip(
         ArchiveRejected: the archive as a whole cannot be read or breaks a limit.
     """
     path = Path(path)
+    _check_archive(path, max_archive_bytes=max_archive_bytes, max_entries=max_entries, max_files=max_files)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+        raise ArchiveRejected("This file is not a zip archive that can be read.") from None
+    members: list[Member] = []
+    used = 0
+    taken = 0
+    with archive:
+        if len(archive.infolist()) > max_entries:
+            raise ArchiveRejected(f"The archive has too many entries; the limit is {max_entries}.")
+        infos = [item for item in archive.infolist() if not item.is_dir() and not _hidden(item.filename)]
+        if infos and all(item.flag_bits & 0x1 for item in infos):
+            raise ArchiveRejected("The archive is encrypted; please upload an archive without a password.")
+        for item in infos:
+            reason = _skip_reason(item, max_member_bytes, max_ratio) or _budget_reason(
+                item, taken=taken, used=used, max_files=max_files, max_total_bytes=max_total_bytes)
+            read = reason if reason is not None else _read_member(archive, item, max_total_bytes - used)
+            if isinstance(read, str):
+                members.append(Member(item.filename, None, read))
+                continue
+            used += len(read)
+            taken += 1
+            members.append(Member(item.filename, read))
+    return members
+
+
+def _check_archive(path: Path, *, max_archive_bytes: int, max_entries: int, max_files: int) -> None:
+    """Whole-archive refusals from the file's size and its end-of-central-directory record."""
     try:
         info = path.stat()
     except OSError:
@@ -171,37 +200,14 @@ def read_zip(
     if entries > max_entries:
         raise ArchiveRejected(f"The archive has too many entries ({entries if entries < 0xFFFF else 'over 65535'}); "
                               f"the limit is {max_entries} (and at most {max_files} images).")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
-        raise ArchiveRejected("This file is not a zip archive that can be read.") from None
-    members: list[Member] = []
-    used = 0
-    taken = 0
-    with archive:
-        infos = [item for item in archive.infolist() if not item.is_dir() and not _hidden(item.filename)]
-        if len(archive.infolist()) > max_entries:
-            raise ArchiveRejected(f"The archive has too many entries; the limit is {max_entries}.")
-        if infos and all(item.flag_bits & 0x1 for item in infos):
-            raise ArchiveRejected("The archive is encrypted; please upload an archive without a password.")
-        for item in infos:
-            name = item.filename
-            reason = _skip_reason(item, max_member_bytes, max_ratio)
-            if reason is None and taken >= max_files:
-                reason = f"Skipped: only the first {max_files} files are read."
-            if reason is None and used + item.file_size > max_total_bytes:
-                reason = f"Skipped: the archive's total size limit ({_megabytes(max_total_bytes)}) was reached."
-            if reason is not None:
-                members.append(Member(name, None, reason))
-                continue
-            read = _read_member(archive, item, max_total_bytes - used)
-            if isinstance(read, str):
-                members.append(Member(name, None, read))
-                continue
-            used += len(read)
-            taken += 1
-            members.append(Member(name, read))
-    return members
+
+
+def _budget_reason(item: zipfile.ZipInfo, *, taken: int, used: int, max_files: int, max_total_bytes: int) -> str | None:
+    if taken >= max_files:
+        return f"Skipped: only the first {max_files} files are read."
+    if used + item.file_size > max_total_bytes:
+        return f"Skipped: the archive's total size limit ({_megabytes(max_total_bytes)}) was reached."
+    return None
 
 
 __all__ = ["MAX_FILES", "MAX_MEMBER_BYTES", "MAX_RATIO", "MAX_TOTAL_BYTES", "ArchiveRejected", "Member", "is_zip",

@@ -50,6 +50,10 @@ class Comparison:
     def answered(self) -> list[ModelOutcome]:
         return [outcome for outcome in self.outcomes if outcome.analysis is not None]
 
+    def analyses(self) -> list[tuple[ModelOutcome, Analysis]]:
+        """(outcome, analysis) of every model that answered, in order."""
+        return [(outcome, outcome.analysis) for outcome in self.outcomes if outcome.analysis is not None]
+
     def votes(self) -> Counter[str]:
         """Predicted class -> number of models predicting it."""
         return Counter(outcome.predicted for outcome in self.answered if outcome.predicted is not None)
@@ -114,8 +118,8 @@ def agreement_sentence(comparison: Comparison, lang: str = "en") -> str:
 def _short_names(catalog: Catalog, names: Sequence[str]) -> dict[str, str]:
     """Architecture names (``SE-ResNet-18``), with the checkpoint's name added where two compared models share
     one (``SE-ResNet-18 (se_resnet18_msld_v2)``)."""
-    arch = {name: arch_display_name(catalog.entries[name].card.arch) if catalog.entries[name].card else name
-            for name in names}
+    cards = {name: catalog.entries[name].card for name in names}
+    arch = {name: arch_display_name(card.arch) if card else name for name, card in cards.items()}
     counts = Counter(arch.values())
     return {name: arch[name] if counts[arch[name]] == 1 else f"{arch[name]} ({name})" for name in names}
 
@@ -169,8 +173,7 @@ def compare(
 
     def run(name: str) -> ModelOutcome:
         entry = catalog.entry(name)
-        card = entry.card
-        arch = card.arch if card else ""
+        arch = entry.card.arch if entry.card else ""
         try:
             model, card, entry = catalog.load(name)
             with entry.lock:  # the same lock the single-model view takes: one analysis per model at a time

@@ -100,7 +100,7 @@ def accuracy_text(card: ModelCard, lang: str = "en") -> str:
     metrics: Mapping[str, Any] = card.metrics
     cv = metrics.get("cv")
     accuracy = cv.get("accuracy") if isinstance(cv, Mapping) else None
-    if isinstance(accuracy, Mapping) and isinstance(accuracy.get("mean"), int | float):
+    if isinstance(cv, Mapping) and isinstance(accuracy, Mapping) and isinstance(accuracy.get("mean"), int | float):
         k = int(cv.get("folds", 0) or len(accuracy.get("values") or []))
         mean = f"{accuracy['mean'] * 100:.1f} %"
         if cv.get("incomplete"):
@@ -111,6 +111,13 @@ def accuracy_text(card: ModelCard, lang: str = "en") -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return words["test"].format(value=f"{value * 100 if value <= 1 else value:.1f} %")
     return words["unknown"]
+
+
+def _wrap(lang: str) -> Any:
+    """Chinese has no spaces between words: its lines break between any two characters."""
+    from fpdf.enums import WrapMode
+
+    return WrapMode.CHAR if lang == "zh" else WrapMode.WORD
 
 
 def _jpeg(image: Image.Image) -> io.BytesIO:
@@ -170,7 +177,7 @@ class _Writer:
     def paragraph(self, text: str, size: float = 10, *, bold: bool = False, height: float | None = None,
                   colour: tuple[int, int, int] = (31, 41, 55)) -> None:
         self.font(size, bold, colour)
-        self.pdf.multi_cell(0, height or size * 0.5, text, wrapmode="CHAR" if self.lang == "zh" else "WORD",
+        self.pdf.multi_cell(0, height or size * 0.5, text, wrapmode=_wrap(self.lang),
                             align="L", new_x="LMARGIN", new_y="NEXT")
 
     def footer(self, number: int, total: int) -> None:
@@ -224,7 +231,7 @@ def build_report(
     pdf.set_draw_color(245, 158, 11)
     writer.font(9.5, colour=(120, 53, 15))
     pdf.multi_cell(0, 5.2, disclaimer(lang), border="L", fill=True, padding=(2, 3, 2, 3), align="L",
-                   wrapmode="CHAR" if lang == "zh" else "WORD", new_x="LMARGIN", new_y="NEXT")
+                   wrapmode=_wrap(lang), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
 
     # Photo and heatmap side by side, each fitted into a square of _PHOTO_SIDE mm.
@@ -282,7 +289,7 @@ def build_report(
         writer.font(9.5, bold=True)
         pdf.cell(32, 5.2, key)
         writer.font(9.5)
-        pdf.multi_cell(0, 5.2, value, new_x="LMARGIN", new_y="NEXT", wrapmode="CHAR" if lang == "zh" else "WORD")
+        pdf.multi_cell(0, 5.2, value, new_x="LMARGIN", new_y="NEXT", wrapmode=_wrap(lang))
 
     # Page 2: the SE chart.
     pdf.add_page()

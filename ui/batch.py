@@ -46,7 +46,7 @@ add({
 })
 
 HEADERS = ["file", "top class", "probability", "positive vs rest", "reason", "unfamiliar"]
-WIDTHS = ["28%", "11%", "10%", "12%", "31%", "8%"]
+WIDTHS: list[str | int] = ["28%", "11%", "10%", "12%", "31%", "8%"]
 
 
 def _table(rows: list[batching.Row]) -> dict[str, Any]:
@@ -98,13 +98,13 @@ class BatchRunner:
             raise fail(error) from None
         out = Path(tempfile.mkdtemp(prefix="senet_batch_")) / f"senet_batch_{entry.name}.csv"
         batching.write_csv(rows, out)
-        gallery = []
+        gallery: list[tuple[Any, str]] = []
         for row in rows:
-            if row.ok and len(gallery) < MAX_GALLERY:
+            if row.photo is not None and row.analysis is not None and len(gallery) < MAX_GALLERY:
                 photo = row.photo.copy()
                 photo.thumbnail((GALLERY_SIDE, GALLERY_SIDE))
                 gallery.append((senet.overlay(photo, row.analysis.cam, opacity=0.5),
-                                f"{row.file}: {row.top_class} {row.probability:.0%}"))
+                                f"{row.file}: {row.top_class} {row.probability or 0:.0%}"))
         return str(out), _table(rows), gallery
 
 

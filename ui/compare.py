@@ -58,11 +58,10 @@ def _figure_image(figure: Any) -> Image.Image:
 
 def stage_table(comparison: comparing.Comparison) -> str:
     """Markdown: for each model, the mean ± std channel weight of the last SE block of each stage."""
-    answered = comparison.answered
     per_model = []
     stages: list[str] = []
-    for outcome in answered:
-        excitations = outcome.analysis.excitations
+    for outcome, analysis in comparison.analyses():
+        excitations = analysis.excitations
         cells = {}
         for block in se_charts.paper_blocks(list(excitations)):
             stage = block.split("_")[1] if block.count("_") == 2 else block
@@ -112,21 +111,22 @@ class Comparer:
             raise fail(error) from None
         shown = photo.copy()
         shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
-        answered = result.answered
-        labels = list(dict.fromkeys(label for o in answered for label in o.analysis.probabilities))
-        rows = [[texts.label_name(label, language)]
-                + [round(o.analysis.probabilities.get(label, float("nan")), 4) for o in answered] for label in labels]
-        table = {"headers": ["class"] + [o.short_name for o in answered], "data": rows}
-        overlays = [(senet.overlay(shown, o.analysis.cam, opacity=0.5),
-                     f"{o.short_name}: {texts.label_name(o.predicted, language)} "
-                     f"{texts.percent(o.analysis.probabilities[o.predicted])}") for o in answered]
+        pairs = result.analyses()
+        labels = list(dict.fromkeys(label for _, analysis in pairs for label in analysis.probabilities))
+        rows: list[list[Any]] = [[texts.label_name(label, language)]
+                                 + [round(a.probabilities.get(label, float("nan")), 4) for _, a in pairs]
+                                 for label in labels]
+        table = {"headers": ["class"] + [o.short_name for o, _ in pairs], "data": rows}
+        overlays = [(senet.overlay(shown, a.cam, opacity=0.5),
+                     f"{o.short_name}: {texts.label_name(a.predicted, language)} "
+                     f"{texts.percent(a.probabilities[a.predicted])}") for o, a in pairs]
         charts = []
-        if len({_family(o.arch) for o in answered}) == 1:
-            for o in answered:
+        if len({_family(o.arch) for o, _ in pairs}) == 1:
+            for o, a in pairs:
                 card = self.catalog.entry(o.name).card
-                figure = se_charts.block_chart(o.analysis.excitations, se_charts.paper_blocks(list(
-                    o.analysis.excitations)), profiles=card.class_profiles, labels=[o.predicted],
-                    highlight=o.predicted)
+                figure = se_charts.block_chart(a.excitations, se_charts.paper_blocks(list(a.excitations)),
+                                               profiles=card.class_profiles if card else None, labels=[a.predicted],
+                                               highlight=a.predicted)
                 charts.append((_figure_image(figure), o.short_name))
         errors = [f"- {o.short_name}: {o.error}" for o in result.outcomes if o.error]
         summary = result.summary(language) + ("\n\n" + "\n".join(errors) if errors else "")
