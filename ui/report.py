@@ -72,10 +72,11 @@ class Reporter:
 def layout() -> SimpleNamespace:
     ui = SimpleNamespace()
     ui.button = gr.Button(I18N("report_button"), variant="secondary", elem_id="report-button")
-    ui.file = gr.File(label=I18N("report_file"), interactive=False, visible=True, elem_id="report-file")
+    ui.file = gr.File(label=I18N("report_file"), interactive=False, visible=False, elem_id="report-file")
     return ui
 
 
 def wire(handler: Reporter, ui: SimpleNamespace, image: gr.Image, model: gr.Dropdown, method: gr.Dropdown,
          heavy: dict[str, Any]) -> None:
-    ui.button.click(handler.report, [image, model, method], ui.file, api_name="report", **heavy)
+    ui.button.click(handler.report, [image, model, method], ui.file, api_name="report", **heavy).success(
+        lambda: gr.update(visible=True), None, ui.file, api_visibility="private", queue=False)  # shown once made
