@@ -77,3 +77,21 @@ def test_batch_tab_table_gallery_and_csv(served, browser, tmp_path: Path) -> Non
         page.screenshot(path=str(_shots(tmp_path) / "batch_en.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_report_button_gives_a_pdf(served, browser, tmp_path: Path) -> None:  # noqa: F811
+    _, url = served
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="en-US")
+    try:
+        page.goto(url)
+        page.wait_for_selector("#photo", timeout=60_000)
+        assert not page.locator("#report-file").is_visible()
+        page.set_input_files("#photo input[type=file]", str(ROOT / "examples" / "HFMD_2.jpg"))
+        page.locator("#report-button").click()
+        link = page.locator("#report-file a").first
+        link.wait_for(state="visible", timeout=120_000)
+        text = page.locator("#report-file").inner_text()
+        assert "senet_report_" in text and ".pdf" in text and "KB" in text, text
+        page.screenshot(path=str(_shots(tmp_path) / "report_button.png"))
+    finally:
+        page.close()
