@@ -15,12 +15,25 @@ from typing import Any
 import gradio as gr
 
 from senet.catalog import Catalog
-from ui import card_tab, explore, own_model, se_tab
+from ui import batch as batch_tab
+from ui import card_tab, explore, own_model, report, se_tab, tools
+from ui import compare as compare_tab
 from ui.components import CSS, EXAMPLES_DIR, STATE_TTL, THEME, THEME_JS
 from ui.i18n import I18N
 
 MAX_FILE_SIZE = "20mb"  # Gradio refuses larger uploads before any handler runs (image_io's own limit: 20 MB)
 DELETE_CACHE = (300, 600)  # every 5 minutes, delete uploads and outputs older than 10 minutes
+SPACE_QUEUE_SIZE = 40  # on a public Space, further visitors are told the queue is full instead of waiting forever
+
+
+def on_space() -> bool:
+    """Whether the app runs on a Hugging Face Space (which sets ``SYSTEM=spaces`` and ``SPACE_ID``)."""
+    return os.environ.get("SYSTEM") == "spaces" or bool(os.environ.get("SPACE_ID"))
+
+
+def zero_gpu() -> bool:
+    """Whether the Space runs on ZeroGPU hardware (a GPU attached only inside ``spaces.GPU`` functions)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 
 
 def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto",
@@ -48,14 +61,21 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         gr.Markdown(I18N("title"), elem_classes="app-header")
         gr.Markdown(I18N("subtitle"))
         gr.Markdown(I18N("disclaimer"), elem_classes="disclaimer")
+        if on_space():  # a link to this view needs a public URL
+            gr.DeepLinkButton()
         with gr.Tabs():
             with gr.Tab(I18N("tab_explore")):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=4, min_width=320):
                         ui = explore.inputs_column(catalog, labels)
+                        report_ui = report.layout()
                         own_panel = own_model.layout() if uploads else None
                     with gr.Column(scale=7):
                         explore.results_column(ui, labels, profiled)
+            with gr.Tab(I18N("tab_compare")):
+                compare_ui = compare_tab.layout(catalog)
+            with gr.Tab(I18N("tab_batch")):
+                batch_ui = batch_tab.layout(catalog)
             with gr.Tab(I18N("tab_card")):
                 card_view = card_tab.layout()
 
@@ -67,6 +87,10 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         se_tab.wire(se_handlers, ui.se, result, theme, analyses, heavy)
         own_model.wire(demo, own_model.OwnModels(catalog), own_panel, ui.model,
                        (handlers.select_model, ui.model, explore.model_pickers(ui, card_view)))
+        report.wire(report.Reporter(catalog), report_ui, ui.image, ui.model, ui.method, heavy)
+        compare_tab.wire(compare_tab.Comparer(catalog), compare_ui, heavy)
+        batch_tab.wire(batch_tab.BatchRunner(catalog), batch_ui, heavy)
+        tools.build(tools.Tools(catalog), heavy)  # /classify, /explain, /list_models: the MCP tools
     demo.catalog = catalog  # for tests and scripts: the models this UI serves
     demo.uploads = uploads  # whether visitors may upload their own models (launch_options needs it)
     return demo
@@ -91,8 +115,7 @@ def launch_options(uploads: bool = False) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    on_space = bool(os.environ.get("SPACE_ID"))
-    host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space else "127.0.0.1")
+    host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space() else "127.0.0.1")
     parser = argparse.ArgumentParser(description="SENet Explorer: SE-ResNet / SE-DenseNet predictions, Grad-CAM "
                                                  "and SE channel weights in the browser.")
     parser.add_argument("--host", default=host, help="address to bind (default 127.0.0.1; 0.0.0.0 on a Hugging "
@@ -107,6 +130,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-uploads", dest="uploads", action="store_false", default=None,
                         help="hide the 'use your own model' panel (it is off by default on a Hugging Face Space "
                              "unless SENET_UPLOADS=1; env SENET_UPLOADS=0 turns it off too)")
+    mcp_default = os.environ.get("SENET_MCP", "1" if on_space() else "0").lower() in ("1", "true", "yes")
+    parser.add_argument("--mcp", action=argparse.BooleanOptionalAction, default=mcp_default,
+                        help="also serve classify / explain / list_models as MCP tools at /gradio_api/mcp/ "
+                             "(default off; on on a Hugging Face Space; env SENET_MCP)")
     return parser.parse_args(argv)
 
 
@@ -125,9 +152,13 @@ def main(argv: list[str] | None = None) -> None:
     for entry in catalog.entries.values():
         if not entry.available:
             print(f"  unavailable: {entry.name}: {entry.error}", flush=True)
+    if zero_gpu():  # ZeroGPU asks for models on "cuda" at start-up, outside the spaces.GPU functions
+        for name in catalog.available():
+            catalog.load(name)
     # launch() prints the local URL (and the share URL when --share is given).
-    app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                  **launch_options(uploads=getattr(app, "uploads", False)))
+    app.queue(default_concurrency_limit=2, max_size=SPACE_QUEUE_SIZE if on_space() else None).launch(
+        server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
+        **launch_options(uploads=getattr(app, "uploads", False)))
 
 
 demo = build_demo(device=os.environ.get("SENET_DEVICE", "auto"))

@@ -222,12 +222,16 @@ def test_charts_cover_both_themes_and_the_paper_view() -> None:
 
 
 def test_cli_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SPACE_ID", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
+    for name in ("SPACE_ID", "SYSTEM", "SENET_MCP", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
         monkeypatch.delenv(name, raising=False)
     args = app.parse_args([])
-    assert (args.host, args.port, args.device, args.share) == ("127.0.0.1", 7860, "auto", False)
+    assert (args.host, args.port, args.device, args.share, args.mcp) == ("127.0.0.1", 7860, "auto", False, False)
+    assert app.parse_args(["--mcp"]).mcp is True
     monkeypatch.setenv("SPACE_ID", "someone/senet-explorer")
-    assert app.parse_args([]).host == "0.0.0.0"
+    assert app.parse_args([]).host == "0.0.0.0" and app.parse_args([]).mcp is True  # Space defaults
+    assert app.parse_args(["--no-mcp"]).mcp is False
+    monkeypatch.setenv("SENET_MCP", "0")
+    assert app.parse_args([]).mcp is False
     monkeypatch.setenv("GRADIO_SERVER_NAME", "10.0.0.5")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "9000")
     args = app.parse_args(["--device", "cpu"])

@@ -191,10 +191,10 @@ def test_an_uploaded_model_is_used_by_its_session_only(tmp_path: Path, monkeypat
 
         label, *_ = alice.predict(handle_file(photo), name, api_name="/analyze")
         assert {c["label"] for c in label["confidences"]} == {"cat", "dog"}
-        alice_names = [value for _, value in alice.predict(api_name="/list_models")["choices"]]
+        alice_names = [value for _, value in alice.predict(api_name="/refresh_models")["choices"]]
         assert name in alice_names and "shared_model" in alice_names
 
-        bob_names = [value for _, value in bob.predict(api_name="/list_models")["choices"]]
+        bob_names = [value for _, value in bob.predict(api_name="/refresh_models")["choices"]]
         assert name not in bob_names and "shared_model" in bob_names
         # Refused by the picker's own check (the name is not among this session's choices) or by the catalog.
         refused = "not in the list of choices|only available in the browser session that uploaded them"
@@ -213,7 +213,7 @@ def test_an_uploaded_model_is_used_by_its_session_only(tmp_path: Path, monkeypat
 
         # A new checkpoint in the folder is listed without a restart.
         write_checkpoint(shared, "added_later", "resnet18", seed=2)
-        assert "added_later" in [value for _, value in bob.predict(api_name="/list_models")["choices"]]
+        assert "added_later" in [value for _, value in bob.predict(api_name="/refresh_models")["choices"]]
 
         # Closing the session (its heartbeat ends) drops its models.
         assert len(demo.catalog.private.owned(alice.session_hash)) == 1

@@ -17,11 +17,17 @@ from senet.image_io import IMAGE_SUFFIXES, ImageRejected
 
 try:  # ZeroGPU Spaces attach a GPU only inside functions decorated with spaces.GPU; elsewhere it is a no-op.
     import spaces
-
-    gpu = spaces.GPU
 except ImportError:
-    def gpu(fn: Any) -> Any:
-        return fn
+    spaces = None
+
+GPU_SECONDS = 20  # ZeroGPU: a short reservation gets visitors through its queue sooner (its default is 60 s)
+
+
+def gpu(fn: Any = None, *, duration: int = GPU_SECONDS) -> Any:
+    """``@gpu`` or ``@gpu(duration=120)``: ``spaces.GPU`` with a short duration on ZeroGPU, else nothing."""
+    def wrap(function: Any) -> Any:
+        return function if spaces is None else spaces.GPU(duration=duration)(function)
+    return wrap(fn) if fn is not None else wrap
 
 LOG = logging.getLogger("senet.app")
 ROOT = Path(__file__).resolve().parent.parent

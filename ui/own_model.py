@@ -184,7 +184,7 @@ def wire(demo: gr.Blocks, handlers: OwnModels, panel: SimpleNamespace | None, pi
     if panel is None:
         return
     # Also an API: the model names this session may use (shared checkpoints, rescanned, and its own).
-    panel.refresh.click(handlers.refresh, None, picker, api_name="list_models", api_visibility="undocumented",
+    panel.refresh.click(handlers.refresh, None, picker, api_name="refresh_models", api_visibility="undocumented",
                         queue=False)
     fn, inputs, outputs = after_select
     panel.add.click(handlers.add, [panel.file, panel.labels, panel.title], [picker, panel.status, panel.file],
