@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from senet.catalog import Catalog
-from ui import card_tab, explore, se_tab
+from ui import card_tab, explore, se_tab, trust_views
 from ui.components import CSS, EXAMPLES_DIR, STATE_TTL, THEME, THEME_JS
 from ui.i18n import I18N
 
@@ -51,9 +51,11 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
                     with gr.Column(scale=4, min_width=320):
                         ui = explore.inputs_column(catalog, labels)
                     with gr.Column(scale=7):
+                        warning = trust_views.warning_box()  # first, above the prediction
                         explore.results_column(ui, labels, profiled)
             with gr.Tab(I18N("tab_card")):
                 card_view = card_tab.layout()
+                reliability = trust_views.reliability_plot()
 
         # Model work shares one concurrency group wide enough for every model; the per-model lock serialises
         # requests to the same model while different models run side by side.
@@ -61,6 +63,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         demo.load(None, None, theme, js=THEME_JS)
         analyses = explore.wire(demo, handlers, ui, card_view, result, theme, heavy)
         se_tab.wire(se_handlers, ui.se, result, theme, analyses, heavy)
+        trust_views.wire(demo, trust_views.TrustViews(catalog), ui, warning, reliability, result, analyses, heavy)
     demo.catalog = catalog  # for tests and scripts: the models this UI serves
     return demo
 
@@ -70,7 +73,7 @@ def launch_options() -> dict[str, Any]:
     return {
         "i18n": I18N,
         "theme": THEME,
-        "css": CSS,
+        "css": CSS + trust_views.CSS,
         "max_file_size": MAX_FILE_SIZE,
         "run_history": False,  # uploaded photos are not kept in the browser either
         "allowed_paths": [str(EXAMPLES_DIR)],  # only the examples; uploads live in Gradio's own cache

@@ -74,7 +74,9 @@ class FamiliarityStatistics:
     def familiarity(self, scores: torch.Tensor) -> torch.Tensor:
         """(B,) the share of Valid photos whose score is higher (stranger) than each of ``scores``."""
         reference = self.valid_scores.double()
-        stranger = len(reference) - torch.searchsorted(reference, scores.double(), right=True)
+        # The Valid scores are stored in float32: a tolerance keeps a Valid photo from counting its own rounded
+        # copy as stranger than itself.
+        stranger = len(reference) - torch.searchsorted(reference, scores.double() + 1e-5, right=True)
         return stranger.double() / len(reference)
 
     def to_tensors(self) -> dict[str, torch.Tensor]:

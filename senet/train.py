@@ -35,6 +35,7 @@ from .trainer import (
     resolve_device,
     seed_everything,
 )
+from .trust import add_trust
 
 LIMITATIONS = ("A research demo trained on a few hundred web-scraped photos; not a medical device and not a "
                "diagnosis. Skin tones, cameras and lesion stages absent from the data are not covered; accuracy "
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                                  official_folds=len(official), command=command_line("senet.train", argv))
         # Written as soon as the fold ends, so a run that is stopped later keeps every finished fold.
         path = write_outputs(model, card, fold_path(args.out, fold) if per_fold_files else args.out, half=args.half)
+        add_trust(path, splits, device=args.device)  # familiarity statistics + temperature (senet.trust)
         print(f"wrote {path}")
     if args.cv:
         path = merge_folds(args.out, ship_fold=folds[0])

@@ -88,17 +88,16 @@ def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sam
 
 def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
                      valid_pass: float = DEFAULT_VALID_PASS, log: Any = print
-                     ) -> tuple[FamiliarityStatistics, dict[str, Any], dict[str, Any]]:
+                     ) -> tuple[FamiliarityStatistics | None, dict[str, Any], dict[str, Any]]:
     """Fit familiarity (Train, threshold on Valid) and the temperature (Valid); evaluate on Test.
 
     Returns:
-        The statistics, ``metrics["calibration"]`` and ``metrics["familiarity"]`` for the card.
+        The statistics, ``metrics["calibration"]`` and ``metrics["familiarity"]`` for the card (a model
+        without SE blocks gets calibration only: None and an empty summary).
     """
     if list(splits.labels) != list(card.labels):
         raise ValueError(f"the data's classes {splits.labels} differ from the card's labels {list(card.labels)}")
-    blocks = familiarity_blocks(model)
-    if not blocks:
-        raise ValueError("the model has no SE blocks: familiarity is read from SE blocks' inputs")
+    blocks = familiarity_blocks(model)  # none for plain ResNets / DenseNets: calibration only
     parts = {}
     for name in ("train", "valid", "test"):
         samples = getattr(splits, name)
@@ -106,12 +105,14 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
         log(f"{name}: {len(samples)} photos")
     (train_f, _, train_y), (valid_f, valid_l, valid_y), (test_f, test_l, test_y) = (parts[n] for n in
                                                                                     ("train", "valid", "test"))
-    statistics = fit_statistics(train_f, train_y, valid_f, card.num_classes, components=components,
-                                valid_pass=valid_pass)
     fold = card.metrics.get("fold", "fold")
     calibration = calibration_metrics(valid_l, valid_y, test_l, test_y,
                                       fitted_on=f"{fold} Valid ({len(valid_y)} photos)",
                                       evaluated_on=f"{fold} Test ({len(test_y)} photos)")
+    if not blocks:
+        return None, calibration, {}
+    statistics = fit_statistics(train_f, train_y, valid_f, card.num_classes, components=components,
+                                valid_pass=valid_pass)
     threshold = float(statistics.threshold)
 
     def flagged(features: dict[str, torch.Tensor]) -> float:
@@ -129,20 +130,32 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
 
 
 def add_trust(path: str | Path, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
-              valid_pass: float = DEFAULT_VALID_PASS, log: Any = print) -> ModelCard:
-    """Fit and store familiarity statistics and calibration in the checkpoint at ``path`` (weights unchanged)."""
-    from .run_outputs import write_card_outputs
+              valid_pass: float = DEFAULT_VALID_PASS, device: str = "cpu", log: Any = print) -> ModelCard | None:
+    """Fit and store familiarity statistics and calibration in the checkpoint at ``path`` (weights unchanged).
 
-    model, card = load_checkpoint(path)
+    Returns the updated card, or None (and changes nothing) when the split has no Valid or no Test photos.
+    """
+    from .run_outputs import write_card_outputs
+    from .trainer import resolve_device
+
+    if not splits.valid or not splits.test or not splits.train:
+        log("no familiarity statistics or calibration: the split needs Train, Valid and Test photos")
+        return None
+    model, card = load_checkpoint(path, device=resolve_device(device))
     statistics, calibration, summary = trust_statistics(model, card, splits, components=components,
                                                         valid_pass=valid_pass, log=log)
     write_statistics(path, statistics)
-    card = card.replace(metrics={**card.metrics, "calibration": calibration, "familiarity": summary})
+    metrics = {key: value for key, value in card.metrics.items() if key != "familiarity"}
+    metrics["calibration"] = calibration
+    if summary:
+        metrics["familiarity"] = summary
+    card = card.replace(metrics=metrics)
     write_card_outputs(card, Path(path).with_suffix(""))
     log(f"temperature {calibration['temperature']:.3f}: Test ECE {calibration['raw']['ece']:.3f} -> "
         f"{calibration['calibrated']['ece']:.3f}, NLL {calibration['raw']['nll']:.3f} -> "
-        f"{calibration['calibrated']['nll']:.3f}; flagged as unfamiliar: Valid {summary['flagged']['valid']:.1%}, "
-        f"Test {summary['flagged']['test']:.1%}")
+        f"{calibration['calibrated']['nll']:.3f}"
+        + (f"; flagged as unfamiliar: Valid {summary['flagged']['valid']:.1%}, Test {summary['flagged']['test']:.1%}"
+           if summary else ""))
     return card
 
 
