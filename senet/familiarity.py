@@ -248,8 +248,9 @@ def fit_statistics(train: Mapping[str, torch.Tensor], train_targets: torch.Tenso
     provisional = FamiliarityStatistics(fitted, torch.zeros(1), torch.zeros(()))
     valid_scores = provisional.score({name: valid[name] for name in names}).sort().values
     familiarity = FamiliarityStatistics(fitted, valid_scores, torch.zeros(())).familiarity(valid_scores)
-    # The threshold sits just above the familiarity of the Valid photos allowed to fail (ties pass).
-    allowed = int((1 - valid_pass) * len(valid_scores))
+    # Familiarity takes the values k / N; the threshold sits half a step below the familiarity of the first Valid
+    # photo that must pass, so float32 storage cannot move a photo across it (ties pass).
+    allowed = int(round((1 - valid_pass) * len(valid_scores), 6))
     ordered = familiarity.sort().values
-    threshold = ordered[allowed] if allowed < len(ordered) else ordered[-1] + 1e-9
-    return FamiliarityStatistics(fitted, valid_scores.float(), torch.as_tensor(float(threshold)))
+    threshold = float(ordered[allowed]) - 0.5 / len(ordered) if allowed < len(ordered) else 1.0
+    return FamiliarityStatistics(fitted, valid_scores.float(), torch.as_tensor(threshold))

@@ -89,7 +89,7 @@ def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *,
     was right on its Test photos at this confidence (see ``confidence_sentence``).
     """
     if card is not None:
-        positive = positive_class(card) or ""
+        positive = positive_class(card) or positive
     text = _TEXT[language(lang)]
     ranked = sorted(probabilities.items(), key=lambda item: -item[1])
     if not ranked:

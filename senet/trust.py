@@ -119,9 +119,8 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
         return float((statistics.familiarity(statistics.score(features)) < threshold).double().mean())
 
     summary = {
-        "method": "class-conditional Mahalanobis distance (probabilistic PCA, tied covariance) on the per-channel "
-                  "spatial mean and std of the input of the last SE block of every stage; fitted on Train, "
-                  "scaled and thresholded on Valid",
+        "method": "class-conditional Mahalanobis distance (probabilistic PCA, tied covariance) on the squeeze "
+                  "vector of each of the listed SE blocks, averaged; fitted on Train, scaled and thresholded on Valid",
         "blocks": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
         "fitted_on": f"{fold} Train ({len(train_y)} photos)",
         "flagged": {"valid": round(flagged(valid_f), 4), "test": round(flagged(test_f), 4)},
