@@ -28,15 +28,17 @@ CSS = f"""
 .dark #unfamiliar {{ background: #3b0d0d; color: #fecaca; }}
 #unfamiliar p {{ margin: 0; }}
 .{DIMMED} {{ opacity: 0.4; filter: grayscale(1); }}
+#examples .caption-label {{ white-space: normal; max-width: calc(100% - 2 * var(--block-label-margin));
+  font-size: 0.72rem; line-height: 1.2; }}
 """
 
 add({
     "en": {"trust_true": "true", "trust_model": "model", "reliability": "Reliability on the test photos",
-           "rel_confidence": "confidence (calibrated)", "rel_accuracy": "share right",
+           "rel_confidence": "confidence in the top class", "rel_accuracy": "share right",
            "rel_ideal": "perfectly calibrated", "rel_after": "after calibration", "rel_before": "before",
            "rel_none": "This model has no calibration data."},
     "zh": {"trust_true": "真实", "trust_model": "模型", "reliability": "测试照片上的可靠性",
-           "rel_confidence": "置信度（校准后）", "rel_accuracy": "答对的比例",
+           "rel_confidence": "对最可能类别的置信度", "rel_accuracy": "答对的比例",
            "rel_ideal": "完全校准", "rel_after": "校准后", "rel_before": "校准前",
            "rel_none": "该模型没有校准数据。"},
 })
