@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -43,6 +45,53 @@ def _skimage_image(name: str) -> Image.Image:
     return _to_rgb(getattr(skimage.data, name)())
 
 
+def _line_chart(ax: Any, rng: np.random.Generator) -> None:
+    x = np.arange(30)
+    for k in range(3):
+        ax.plot(x, np.cumsum(rng.normal(size=30)) + 3 * k, label=f"series {k}")
+    ax.legend()
+    ax.set_title("Weekly cases")
+
+
+def _contour_plot(ax: Any, rng: np.random.Generator) -> None:
+    x, y = np.meshgrid(np.linspace(-3, 3, 80), np.linspace(-3, 3, 80))
+    ax.contourf(x, y, np.sin(x) * np.cos(y), 12, cmap="coolwarm")
+
+
+def _text_page(ax: Any, rng: np.random.Generator) -> None:
+    ax.axis("off")
+    words = "the model was trained on photos of skin lesions and reads every image as one of them".split()
+    ax.text(0, 1, "\n".join(" ".join(rng.choice(words, 9)) for _ in range(14)), va="top", fontsize=7,
+            family="serif")
+
+
+def _slide(ax: Any, rng: np.random.Generator) -> None:
+    ax.axis("off")
+    ax.text(0.05, 0.85, "Results", fontsize=20, weight="bold")
+    for i, item in enumerate(["Accuracy 77 %", "Five folds", "Pretrained backbone"]):
+        ax.text(0.08, 0.6 - 0.17 * i, f"• {item}", fontsize=13)
+
+
+def _table(ax: Any, rng: np.random.Generator) -> None:
+    ax.axis("off")
+    cells = [[f"{v:.2f}" for v in rng.random(4)] for _ in range(8)]
+    ax.table(cellText=cells, colLabels=["w", "x", "y", "z"], loc="center")
+
+
+_CHARTS: dict[str, Callable[[Any, np.random.Generator], None]] = {
+    "line_chart": _line_chart,
+    "bar_chart": lambda ax, rng: ax.bar(list("ABCDEF"), rng.integers(3, 20, 6), color="tab:orange"),
+    "scatter_plot": lambda ax, rng: ax.scatter(rng.normal(size=200), rng.normal(size=200), s=8, c=rng.random(200)),
+    "pie_chart": lambda ax, rng: ax.pie(rng.integers(1, 10, 5), labels=list("abcde"), autopct="%1.0f%%"),
+    "histogram": lambda ax, rng: ax.hist(rng.normal(size=500), bins=25, color="tab:green"),
+    "heatmap_chart": lambda ax, rng: ax.imshow(rng.random((12, 12)), cmap="magma"),
+    "contour_plot": _contour_plot,
+    "text_page": _text_page,
+    "slide": _slide,
+    "table": _table,
+}
+
+
 def _chart(name: str) -> Image.Image:
     import matplotlib
 
@@ -51,39 +100,7 @@ def _chart(name: str) -> Image.Image:
 
     rng = np.random.default_rng(sum(map(ord, name)))
     fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
-    if name == "line_chart":
-        x = np.arange(30)
-        for k in range(3):
-            ax.plot(x, np.cumsum(rng.normal(size=30)) + 3 * k, label=f"series {k}")
-        ax.legend()
-        ax.set_title("Weekly cases")
-    elif name == "bar_chart":
-        ax.bar(list("ABCDEF"), rng.integers(3, 20, 6), color="tab:orange")
-        ax.set_ylabel("count")
-    elif name == "scatter_plot":
-        ax.scatter(rng.normal(size=200), rng.normal(size=200), s=8, c=rng.random(200), cmap="viridis")
-    elif name == "pie_chart":
-        ax.pie(rng.integers(1, 10, 5), labels=list("abcde"), autopct="%1.0f%%")
-    elif name == "histogram":
-        ax.hist(rng.normal(size=500), bins=25, color="tab:green")
-    elif name == "heatmap_chart":
-        ax.imshow(rng.random((12, 12)), cmap="magma")
-    elif name == "contour_plot":
-        x, y = np.meshgrid(np.linspace(-3, 3, 80), np.linspace(-3, 3, 80))
-        ax.contourf(x, y, np.sin(x) * np.cos(y), 12, cmap="coolwarm")
-    else:
-        ax.axis("off")
-        if name == "text_page":
-            words = "the model was trained on photos of skin lesions and reads every image as one of them".split()
-            lines = [" ".join(rng.choice(words, 9)) for _ in range(14)]
-            ax.text(0, 1, "\n".join(lines), va="top", fontsize=7, family="serif")
-        elif name == "slide":
-            ax.text(0.05, 0.85, "Results", fontsize=20, weight="bold")
-            for i, item in enumerate(["Accuracy 77 %", "Five folds", "Pretrained backbone"]):
-                ax.text(0.08, 0.6 - 0.17 * i, f"• {item}", fontsize=13)
-        else:  # table
-            cells = [[f"{v:.2f}" for v in rng.random(4)] for _ in range(8)]
-            ax.table(cellText=cells, colLabels=["w", "x", "y", "z"], loc="center")
+    _CHARTS[name](ax, rng)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

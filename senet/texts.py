@@ -138,7 +138,7 @@ def _about(share: float) -> tuple[int, int]:
 
 def positive_class(card: ModelCard) -> str | None:
     """The card's positive class (its "positive vs. rest" Test metrics say which), or None."""
-    test = card.metrics.get("test") if isinstance(card.metrics.get("test"), Mapping) else {}
+    test: Mapping[str, Any] = card.metrics["test"] if isinstance(card.metrics.get("test"), Mapping) else {}
     for value in test.values():
         if isinstance(value, Mapping) and isinstance(value.get("positive"), str):
             return value["positive"]
@@ -151,11 +151,11 @@ def operating_point_sentence(card: ModelCard, lang: str = "en") -> str:
     Uses the cross-validation means when the card has them, else its Test part; empty without either.
     """
     text = _TEXT[language(lang)]
-    test = card.metrics.get("test") if isinstance(card.metrics.get("test"), Mapping) else {}
+    test: Mapping[str, Any] = card.metrics["test"] if isinstance(card.metrics.get("test"), Mapping) else {}
     key = next((k for k, v in test.items() if isinstance(v, Mapping) and isinstance(v.get("positive"), str)), None)
     if key is None:
         return ""
-    cv = card.metrics.get("cv") if isinstance(card.metrics.get("cv"), Mapping) else {}
+    cv: Mapping[str, Any] = card.metrics["cv"] if isinstance(card.metrics.get("cv"), Mapping) else {}
     sens, spec = (cv.get(f"{key}.{name}") for name in ("sensitivity", "specificity"))
     if isinstance(sens, Mapping) and isinstance(spec, Mapping):
         sens, spec, source = float(sens["mean"]), float(spec["mean"]), text["cv_source"].format(k=cv.get("folds"))
@@ -190,7 +190,7 @@ _CARD = {
         "calibration_note": ("Probabilities are divided by a temperature of {t:.2f} (fitted on {fit} by negative "
                              "log-likelihood) before the softmax. On {test}: expected calibration error (10 bins) "
                              "{ece0} before, {ece1} after; negative log-likelihood {nll0} before, {nll1} after."),
-        "bins_header": ("confidence", "test photos", "right"),
+        "bins_header": "confidence|test photos|right",
         "familiarity_title": "Unfamiliar photos",
         "familiarity_note": ("A photo is flagged as unfamiliar when it looks less like the training photos than "
                              "{pass_} of the Valid photos do ({method}). Flagged: {valid} of Valid, {test} of Test."),
@@ -213,7 +213,7 @@ _CARD = {
         "calibration_note": ("概率在 softmax 之前先除以温度 {t:.2f}（在 {fit} 上按负对数似然拟合）。"
                              "在 {test} 上：期望校准误差（10 个区间）校准前 {ece0}，校准后 {ece1}；"
                              "负对数似然校准前 {nll0}，校准后 {nll1}。"),
-        "bins_header": ("置信度", "测试照片", "答对"),
+        "bins_header": "置信度|测试照片|答对",
         "familiarity_title": "陌生照片",
         "familiarity_note": ("如果一张照片比 {pass_} 的验证集照片更不像训练照片，就会被标为陌生照片（{method}）。"
                              "被标记的比例：验证集 {valid}，测试集 {test}。"),
@@ -271,9 +271,9 @@ def _test_metrics(metrics: Mapping[str, Any], labels: Sequence[str], words: Mapp
             rows = [[name, *(inner.get(column, "") for column in columns)] for name, inner in value.items()]
             out.append(f"**{_title(key)}**\n\n" + _table([words["class"], *map(_title, columns)], rows))
         else:
-            rows = [(_title(name), inner) for name, inner in value.items() if _is_scalar(inner)]
-            if rows:
-                out.append(f"**{_title(key)}**\n\n" + _table([words["metric"], words["value"]], rows))
+            pairs = [(_title(name), inner) for name, inner in value.items() if _is_scalar(inner)]
+            if pairs:
+                out.append(f"**{_title(key)}**\n\n" + _table([words["metric"], words["value"]], pairs))
     matrix = section.get("confusion_matrix")
     names = list(section.get("labels") or labels)
     if isinstance(matrix, list) and matrix and len(matrix) == len(names):
@@ -304,8 +304,9 @@ def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str], sect
 
 
 def _class_counts(card: ModelCard, lang: str) -> str:
-    counts = card.data.get("counts") if isinstance(card.data.get("counts"), Mapping) else {}
-    parts = {name: part for name, part in counts.items() if isinstance(part, Mapping)}
+    counts = card.data.get("counts")
+    parts = {name: part for name, part in counts.items() if isinstance(part, Mapping)} \
+        if isinstance(counts, Mapping) else {}
     if not parts:
         return ", ".join(label_name(label, lang) for label in card.labels)
     rows = [[label_name(label, lang), *(part.get(label, 0) for part in parts.values())] for label in card.labels]
@@ -314,7 +315,8 @@ def _class_counts(card: ModelCard, lang: str) -> str:
 
 def _training(training: Mapping[str, Any]) -> str:
     command = training.get("command")
-    recipe = training.get("recipe") if isinstance(training.get("recipe"), Mapping) else {}
+    recipe = training.get("recipe")
+    recipe = recipe if isinstance(recipe, Mapping) else {}
     lines = []
     if isinstance(command, str | list) and command:
         lines.append("```\n" + (command if isinstance(command, str) else " ".join(map(str, command))) + "\n```")
@@ -381,8 +383,8 @@ def _trust_sections(card: ModelCard, lang: str, section: str) -> list[str]:
             nll0=_cell(raw.get("nll")), nll1=_cell(cal.get("nll")))
         rows = [(f"{row['lo'] * 100:.0f}–{row['hi'] * 100:.0f} %", row["n"], row["correct"])
                 for row in calibration.get("confidence_bins", [])]
-        out.append(f"{section} {words['calibration']}\n\n{note}" + ("\n\n" + _table(words["bins_header"], rows)
-                                                                     if rows else ""))
+        table = "\n\n" + _table(words["bins_header"].split("|"), rows) if rows else ""
+        out.append(f"{section} {words['calibration']}\n\n{note}{table}")
     familiarity = card.metrics.get("familiarity")
     if isinstance(familiarity, Mapping) and isinstance(familiarity.get("flagged"), Mapping):
         flagged = familiarity["flagged"]

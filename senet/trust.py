@@ -134,8 +134,8 @@ def add_trust(path: str | Path, splits: Splits, *, components: int = DEFAULT_COM
 
     Returns the updated card, or None (and changes nothing) when the split has no Valid or no Test photos.
     """
+    from .devices import resolve_device
     from .run_outputs import write_card_outputs
-    from .trainer import resolve_device
 
     if not splits.valid or not splits.test or not splits.train:
         log("no familiarity statistics or calibration: the split needs Train, Valid and Test photos")

@@ -38,6 +38,7 @@ class SeHandlers:
         """The per-block chart and the all-blocks overview of an analysis."""
         excitations = result.analysis.excitations
         card = self.catalog.entry(result.model).card
+        assert card is not None  # the model was analysed, so its card was read
         blocks = se_charts.paper_blocks(list(excitations)) if block in ("", PAPER_VIEW, None) else [block]
         shown = compared(result.analysis, card, compare)
         chart = se_charts.block_chart(excitations, blocks, profiles=card.class_profiles, labels=shown,
@@ -71,9 +72,8 @@ class SeHandlers:
         if result is None or block is None or channel is None:
             return None
         try:
-            net, card, entry = self.catalog.load(result.model)
-            with entry.lock:
-                heat = senet.channel_map(net, card, result.photo, block, int(channel))
+            net, card, _ = self.catalog.load(result.model)
+            heat = senet.channel_map(net, card, result.photo, block, int(channel))  # serialised per model inside
         except Exception as error:
             raise fail(error) from None
         return senet.overlay(result.photo, heat, opacity=0.55)

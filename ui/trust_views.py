@@ -102,14 +102,13 @@ class TrustViews:
     def example_answers(self, name: str) -> list[str]:
         """The model's top class for every example photo (computed once per model)."""
         if name not in self._answers:
-            net, card, entry = self.catalog.load(name)
+            net, card, _ = self.catalog.load(name)
             images = []
             for path, _ in EXAMPLES:
                 with Image.open(path) as image:
                     images.append(image.convert("RGB"))
-            with entry.lock:
-                probabilities = senet.predict(net, card, images)
-            self._answers[name] = [max(p, key=p.get) for p in probabilities]
+            probabilities = senet.predict(net, card, images)  # serialised per model, like analyze
+            self._answers[name] = [max(p.items(), key=lambda item: item[1])[0] for p in probabilities]
         return self._answers[name]
 
     def after_analysis(self, result: Result | None, request: gr.Request | None = None) -> tuple[Any, Any, Any]:
