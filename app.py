@@ -16,7 +16,7 @@ import gradio as gr
 
 from senet.catalog import Catalog
 from ui import batch as batch_tab
-from ui import card_tab, explore, own_model, report, se_tab, tools
+from ui import card_tab, explore, own_model, report, se_tab, tools, trust_views
 from ui import compare as compare_tab
 from ui.components import CSS, EXAMPLES_DIR, STATE_TTL, THEME, THEME_JS
 from ui.i18n import I18N
@@ -71,6 +71,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
                         report_ui = report.layout()
                         own_panel = own_model.layout() if uploads else None
                     with gr.Column(scale=7):
+                        warning = trust_views.warning_box()  # first, above the prediction
                         explore.results_column(ui, labels, profiled)
             with gr.Tab(I18N("tab_compare")):
                 compare_ui = compare_tab.layout(catalog)
@@ -78,6 +79,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
                 batch_ui = batch_tab.layout(catalog)
             with gr.Tab(I18N("tab_card")):
                 card_view = card_tab.layout()
+                reliability = trust_views.reliability_plot()
 
         # Model work shares one concurrency group wide enough for every model; the per-model lock serialises
         # requests to the same model while different models run side by side.
@@ -91,6 +93,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         compare_tab.wire(compare_tab.Comparer(catalog), compare_ui, heavy)
         batch_tab.wire(batch_tab.BatchRunner(catalog), batch_ui, heavy)
         tools.build(tools.Tools(catalog), heavy)  # /classify, /explain, /list_models: the MCP tools
+        trust_views.wire(demo, trust_views.TrustViews(catalog), ui, warning, reliability, result, analyses, heavy)
     demo.catalog = catalog  # for tests and scripts: the models this UI serves
     demo.uploads = uploads  # whether visitors may upload their own models (launch_options needs it)
     return demo
@@ -106,7 +109,7 @@ def launch_options(uploads: bool = False) -> dict[str, Any]:
     return {
         "i18n": I18N,
         "theme": THEME,
-        "css": CSS,
+        "css": CSS + trust_views.CSS,
         "max_file_size": own_model.UPLOAD_LIMIT if uploads else MAX_FILE_SIZE,
         "run_history": False,  # uploaded photos are not kept in the browser either
         "allowed_paths": [str(EXAMPLES_DIR)],  # only the examples; uploads live in Gradio's own cache

@@ -10,7 +10,9 @@ number is the median of ``--repeats`` rounds after ``--warmup`` rounds, in milli
 - forward+backward: ``model(x)[0, c].backward()`` (all parameter gradients), the issue's yardstick;
 - naive: a ``no_grad`` forward for the prediction + ``pytorch_grad_cam.GradCAM(...)(x)`` (its own forward and
   backward) + another forward with hooks for the SE excitations;
-- ours: ``senet.analyze(model, card, image)`` from a PIL image (preprocessing included).
+- ours: ``senet.analyze(model, card, image)`` from a PIL image (preprocessing included);
+- ours + trust: the same with familiarity statistics attached (fitted on random images' features, the shapes
+  ``python -m senet.trust`` stores) and a calibration temperature in the card.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import senet  # noqa: E402
+from senet.familiarity import FeatureRecorder, attach, fit_statistics  # noqa: E402
+from senet.trust import familiarity_blocks  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -100,8 +104,20 @@ def bench_model(arch: str, args: argparse.Namespace) -> dict[str, float]:
     def ours() -> None:
         inner.append(senet.analyze(model, card, image).timings["forward_backward"])
 
+    fitted = _random_statistics(model, card, args.num_classes)
+    trusted_card = card.replace(metrics={"calibration": {"temperature": 1.3}})
+
+    def ours_trust() -> None:
+        attach(model, fitted)
+        try:
+            analysis = senet.analyze(model, trusted_card, image)
+        finally:
+            attach(model, None)
+        assert analysis.familiarity is not None
+
     variants: dict[str, Callable[[], None]] = {
         "forward": forward, "forward+backward": forward_backward, "naive": naive, "ours": ours,
+        "ours+trust": ours_trust,
     }
     result = _median_times(variants, args.warmup, args.repeats)
     result["ours: forward+backward part"] = statistics.median(inner[args.warmup:])
@@ -113,6 +129,24 @@ def bench_model(arch: str, args: argparse.Namespace) -> dict[str, float]:
     model.zero_grad(set_to_none=True)
     result["corr"] = float(np.corrcoef(reference.ravel(), analysis.cam.ravel())[0, 1])
     return result
+
+
+def _random_statistics(model: torch.nn.Module, card: senet.ModelCard, num_classes: int) -> object:
+    """Familiarity statistics of the stored shapes, fitted on 48 random images' features (timing only)."""
+    parameter = next(model.parameters())
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(48, 3, *card.input_size, generator=generator).to(parameter.device)
+    with FeatureRecorder(model, familiarity_blocks(model)) as recorder, torch.no_grad():
+        features: dict[str, list[torch.Tensor]] = {}
+        for start in range(0, 48, 16):
+            recorder.values.clear()
+            model(images[start:start + 16])
+            for name, value in recorder.values.items():
+                features.setdefault(name, []).append(value)
+    merged = {name: torch.cat(parts) for name, parts in features.items()}
+    targets = torch.arange(48) % num_classes
+    return fit_statistics({k: v[:32] for k, v in merged.items()}, targets[:32], {k: v[32:] for k, v in merged.items()},
+                          num_classes)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,15 +168,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"device {args.device} ({where}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.size}x{args.size}, batch 1, median of {args.repeats} after {args.warmup} warm-up rounds"
           + (", cudnn.benchmark" if args.cudnn_benchmark else "") + (", channels_last" if args.channels_last else ""))
-    header = ("| model | forward ms | fwd+bwd ms | naive ms | ours ms | ours/fwd+bwd | naive/fwd+bwd "
-              "| ours' fwd+bwd part ms | corr vs GradCAM |")
+    header = ("| model | forward ms | fwd+bwd ms | naive ms | ours ms | ours+trust ms | ours/fwd+bwd "
+              "| ours+trust/fwd+bwd | naive/fwd+bwd | ours' fwd+bwd part ms | corr vs GradCAM |")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for arch in args.models:
         r = bench_model(arch, args)
         fb = r["forward+backward"]
         print(f"| {arch} | {r['forward']:.1f} | {fb:.1f} | {r['naive']:.1f} | {r['ours']:.1f} | "
-              f"{r['ours'] / fb:.2f}x | {r['naive'] / fb:.2f}x | {r['ours: forward+backward part']:.1f} | "
+              f"{r['ours+trust']:.1f} | {r['ours'] / fb:.2f}x | {r['ours+trust'] / fb:.2f}x | {r['naive'] / fb:.2f}x | "
+              f"{r['ours: forward+backward part']:.1f} | "
               f"{r['corr']:.4f} |", flush=True)
 
 

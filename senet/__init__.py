@@ -31,6 +31,7 @@ from .checkpoint import CheckpointError, load_checkpoint, read_card, save_checkp
 
 __all__ += ["CheckpointError", "ModelCard", "load_checkpoint", "read_card", "save_checkpoint"]
 
+from .calibration import calibrated_probabilities  # noqa: E402
 from .explain import (  # noqa: E402
     CAM_METHODS,
     Analysis,
@@ -41,6 +42,7 @@ from .explain import (  # noqa: E402
     strongest_channels,
 )
 from .heatmaps import heatmap_image, overlay  # noqa: E402
+from .predict import predict  # noqa: E402
 from .profiles import class_profiles, class_profiles_from_folder  # noqa: E402
 
 __all__ += [
@@ -48,11 +50,13 @@ __all__ += [
     "Analysis",
     "CamMethod",
     "analyze",
+    "calibrated_probabilities",
     "cam_layers",
     "channel_map",
     "class_profiles",
     "class_profiles_from_folder",
     "heatmap_image",
     "overlay",
+    "predict",
     "strongest_channels",
 ]

@@ -20,9 +20,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import archive
+from . import archive, texts
+from .calibration import calibrated_probabilities
 from .card import ModelCard
 from .explain import Analysis, _preprocess, _to_model, cam_layers
+from .familiarity import familiarity_recorder
 from .family import as_family
 from .hooks import ExcitationRecorder, LayerRecorder, model_lock, preserved_state
 from .image_io import ImageRejected, load_image
@@ -162,14 +164,15 @@ def analyze_batch(model: nn.Module, card: ModelCard, images: Sequence[Image.Imag
             parameter = next(model.parameters())
             batch = _to_model(batch, model, parameter)
             module = as_family(model).cam_layer(layer)
-            with ExcitationRecorder(model) as gates, LayerRecorder(module, leaf=True) as caught:
+            with ExcitationRecorder(model) as gates, LayerRecorder(module, leaf=True) as caught, \
+                    familiarity_recorder(model) as seen:
                 with torch.no_grad():  # the layer's hook switches grad on for the head only
                     logits = model(batch)
                 if caught.output is None:
                     raise RuntimeError("the CAM layer did not run in the forward pass")
                 if logits.shape != (len(images), card.num_classes):
                     raise ValueError(f"the model gives {tuple(logits.shape)} logits for {card.num_classes} labels")
-                probabilities = torch.softmax(logits.detach().double(), dim=1).cpu()
+                probabilities = calibrated_probabilities(logits, card).cpu()  # the scale analyze() gives
                 predicted = probabilities.argmax(dim=1)
                 # Samples are independent, so the gradient of the sum is each sample's own gradient.
                 score = logits.gather(1, predicted.to(logits.device)[:, None]).sum()
@@ -189,6 +192,7 @@ def analyze_batch(model: nn.Module, card: ModelCard, images: Sequence[Image.Imag
     share = 1e3 / len(images)  # per-image share of the batch's time
     timings = {"preprocess": (prep_done - start) * share, "forward_backward": (fb_done - locked) * share,
                "cam": (done - fb_done) * share, "total": (done - start) * share}
+    familiar = seen.results()
     results = []
     for i, (_, rgb) in enumerate(prepared):
         index = int(predicted[i])
@@ -196,13 +200,15 @@ def analyze_batch(model: nn.Module, card: ModelCard, images: Sequence[Image.Imag
             probabilities={label: float(p) for label, p in zip(labels, probabilities[i].tolist())},
             predicted=labels[index], target=labels[index], target_index=index, method="gradcam", layer=layer,
             cam=cams[i], excitations={name: values[i] for name, values in zip(names, excitations)},
-            block_paths=paths, input_rgb=rgb, timings=dict(timings), device=str(parameter.device)))
+            block_paths=paths, input_rgb=rgb, timings=dict(timings), device=str(parameter.device),
+            familiarity=None if familiar is None else familiar[i][0],
+            unfamiliar=None if familiar is None else familiar[i][1]))
     return results
 
 
-def positive_class(card: ModelCard, preferred: str = "Monkeypox") -> str | None:
-    """The class of the "X vs rest" column: ``preferred`` when the model has it and more than two classes."""
-    return preferred if preferred in card.labels and card.num_classes > 2 else None
+def positive_class(card: ModelCard) -> str | None:
+    """The class of the "X vs rest" column: the card's positive class, when the model has more than two classes."""
+    return texts.positive_class(card) if card.num_classes > 2 else None
 
 
 def run_batch(

@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .card import ModelCard
+from .familiarity import FamiliarityStatistics, attach, is_statistics_key
 from .family import as_family
 from .registry import create_model, list_models
 
@@ -103,14 +104,19 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, ModelCard]:
     """Rebuild the model described by the card at ``path`` and load its weights strictly.
 
+    Familiarity statistics stored beside the weights (``familiarity.*`` keys, see ``senet.familiarity``) are
+    attached to the model, so ``analyze`` can say whether a photo looks like the training photos.
+
     Returns:
         The model in eval mode, float32, on ``device``, and its card.
     Raises:
         CheckpointError: missing or corrupted files, unknown architecture, label count that does not match
-            the head, missing / unexpected keys or mismatched shapes.
+            the head, missing / unexpected keys, mismatched shapes or malformed familiarity statistics.
     """
     card = read_card(path)
     state = _read_weights(weights_path(path))
+    statistics = _statistics(state, weights_path(path))
+    state = {key: tensor for key, tensor in state.items() if not is_statistics_key(key)}
     try:
         model = create_model(card.arch, num_classes=card.num_classes, **dict(card.model_args))
     except TypeError as error:
@@ -119,7 +125,34 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
     expected = model.state_dict()
     state = {key: tensor.to(expected[key].dtype) for key, tensor in state.items()}
     model.load_state_dict(state, strict=True)
+    attach(model, statistics)
     return model.to(device).eval(), card
+
+
+def _statistics(state: dict[str, torch.Tensor], path: Path) -> FamiliarityStatistics | None:
+    tensors = {key: tensor for key, tensor in state.items() if is_statistics_key(key)}
+    if not tensors:
+        return None
+    try:
+        return FamiliarityStatistics.from_tensors(tensors)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}; re-create them with python -m senet.trust") from None
+
+
+def write_statistics(path: str | Path, statistics: FamiliarityStatistics | None) -> Path:
+    """Replace the familiarity statistics in a checkpoint's safetensors file; its weights stay byte-identical
+    in value and dtype (a float16 file stays float16). ``None`` removes them."""
+    target = weights_path(path)
+    state = {key: tensor for key, tensor in _read_weights(target).items() if not is_statistics_key(key)}
+    from safetensors import safe_open
+
+    with safe_open(str(target), framework="pt") as reader:
+        metadata = reader.metadata()
+    if statistics is not None:
+        state |= statistics.to_tensors()
+    save_file(state, str(target), metadata=metadata)
+    target.chmod(0o644)
+    return target
 
 
 def _check_state(model: nn.Module, state: dict[str, torch.Tensor], card: ModelCard, path: Path) -> None:

@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from .calibration import calibrated_probabilities
 from .card import ModelCard
+from .familiarity import familiarity_recorder
 from .family import as_family
 from .hooks import ExcitationRecorder, LayerRecorder, model_lock, preserved_state
 from .layers import SEBlockInfo, se_blocks
@@ -69,7 +71,7 @@ _ABLATIONCAM_BATCH = 32
 class Analysis:
     """What the model predicts for one image, where it looked, and how every SE block gated its channels."""
 
-    probabilities: dict[str, float]  # label -> probability, in card label order, sums to 1
+    probabilities: dict[str, float]  # label -> calibrated probability (card's temperature), card label order
     predicted: str
     target: str  # the class the CAM explains
     target_index: int
@@ -81,6 +83,8 @@ class Analysis:
     input_rgb: np.ndarray  # (H, W, 3) float32 in [0, 1]: the preprocessed input, un-normalised
     timings: dict[str, float]  # milliseconds: preprocess, forward_backward, cam, total
     device: str
+    familiarity: float | None = None  # share of Valid photos that look stranger; None: no statistics
+    unfamiliar: bool | None = None  # familiarity below the checkpoint's threshold; None: no statistics
 
     def top_k(self, k: int) -> list[tuple[str, float]]:
         """The ``k`` most probable labels with their probabilities, most probable first."""
@@ -139,15 +143,19 @@ def analyze(
             locked = time.perf_counter()  # waiting for another thread's analysis is not forward/backward time
             parameter = next(model.parameters())
             batch = _to_model(batch, model, parameter)
-            found = _one_pass(model, batch, module, spec.uses_gradients, target_index, card.num_classes)
+            with familiarity_recorder(model) as seen:  # hooks in the same forward; none without statistics
+                found = _one_pass(model, batch, module, spec.uses_gradients, target_index, card.num_classes)
             fb_done = time.perf_counter()
             cam = _compute_cam(spec, model, module, batch, found.index, found.activations, found.grads, progress)
     cam_done = time.perf_counter()
     _report(progress, 1.0)
 
     labels = list(card.labels)
+    # log-probabilities are the logits up to a constant, which softmax ignores
+    calibrated = calibrated_probabilities(torch.tensor(found.probabilities, dtype=torch.float64).log(), card)
+    familiar = seen.result()
     return Analysis(
-        probabilities={label: float(p) for label, p in zip(labels, found.probabilities)},
+        probabilities={label: float(p) for label, p in zip(labels, calibrated)},
         predicted=labels[found.predicted],
         target=labels[found.index],
         target_index=found.index,
@@ -164,6 +172,8 @@ def analyze(
             "total": (cam_done - start) * 1e3,
         },
         device=str(parameter.device),
+        familiarity=None if familiar is None else familiar[0],
+        unfamiliar=None if familiar is None else familiar[1],
     )
 
 

@@ -32,6 +32,15 @@ _TEXT = {
         "unsure": " It is not confident: no class reaches 50 %.",
         "positive": " {label} vs. everything else: {p} {label}.",
         "disclaimer": "Research demo, not a diagnosis. If you are worried about a rash, see a health professional.",
+        "sure": (" Of the {n} test photos where it was this sure ({lo}–{hi}), it was right {k} times: "
+                 "{about} {a} in {b}."),
+        "about": "about",
+        "unfamiliar": ("This photo does not look like the skin photos this model was trained on, so its answer "
+                       "means little."),
+        "operating": ("At the app's operating point ({label} when it is the most likely class), it finds about "
+                      "{fa} of {fb} {label} photos and wrongly flags about {ga} of {gb} others (sensitivity "
+                      "{sens}, specificity {spec}; {source})."),
+        "cv_source": "mean over {k} cross-validation folds", "test_source": "on the test part",
     },
     "zh": {
         "top": "模型认为这最像{label}（{p}）",
@@ -40,6 +49,12 @@ _TEXT = {
         "unsure": "模型并不确定：没有任何类别达到 50 %。",
         "positive": "{label}与其他所有类别相比：{label}的概率为 {p}。",
         "disclaimer": "这是研究演示，不是诊断。如果您担心皮疹，请咨询医生或其他医疗专业人员。",
+        "sure": "在它同样有把握（{lo}–{hi}）的 {n} 张测试照片中，它答对了 {k} 张：{about}每 {b} 张对 {a} 张。",
+        "about": "大约",
+        "unfamiliar": "这张照片不像该模型训练时见过的皮肤照片，所以它的答案参考价值很小。",
+        "operating": ("在本应用的判定标准下（{label}为最可能的类别时），每 {fb} 张{label}照片中它大约能找出 {fa} 张，"
+                      "其他照片中大约每 {gb} 张误报 {ga} 张（灵敏度 {sens}，特异度 {spec}；{source}）。"),
+        "cv_source": "{k} 折交叉验证的均值", "test_source": "测试集上",
     },
 }
 
@@ -64,12 +79,17 @@ def percent(p: float) -> str:
     return f"{p * 100:.0f} %"
 
 
-def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *, positive: str = "Monkeypox") -> str:
+def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *, positive: str = "Monkeypox",
+                        card: ModelCard | None = None) -> str:
     """E.g. ``The model thinks this looks most like Measles (81 %); the next guess is Chickenpox (12 %).``
 
     With more than two classes and ``positive`` among them, the "positive vs. everything else" probability
-    is added (for the shipped models: the chance of Monkeypox against any other class).
+    is added (for the shipped models: the chance of Monkeypox against any other class). With a ``card``, the
+    positive class is the card's, and when the card is calibrated the sentence ends with how often the model
+    was right on its Test photos at this confidence (see ``confidence_sentence``).
     """
+    if card is not None:
+        positive = positive_class(card) or positive
     text = _TEXT[language(lang)]
     ranked = sorted(probabilities.items(), key=lambda item: -item[1])
     if not ranked:
@@ -83,7 +103,73 @@ def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *,
         sentence += text["unsure"]
     if len(ranked) > 2 and positive in probabilities:
         sentence += text["positive"].format(label=label_name(positive, lang), p=percent(probabilities[positive]))
+    if card is not None:
+        sentence += confidence_sentence(card, p_top, lang)
     return sentence
+
+
+def confidence_sentence(card: ModelCard, confidence: float, lang: str = "en") -> str:
+    """`` Of the 23 test photos where it was this sure (70 %–80 %), it was right 18 times: about 8 in 10.``
+
+    From the card's ``metrics["calibration"]["confidence_bins"]``; empty when the card has none.
+    """
+    from .calibration import confidence_bin
+
+    row = confidence_bin(card, confidence)
+    if row is None or not row["n"]:
+        return ""
+    text = _TEXT[language(lang)]
+    a, b = _about(row["correct"] / row["n"])
+    return text["sure"].format(n=row["n"], k=row["correct"], lo=f"{row['lo'] * 100:.0f} %",
+                               hi=f"{row['hi'] * 100:.0f} %", about=text["about"], a=a, b=b)
+
+
+def unfamiliar_sentence(lang: str = "en") -> str:
+    """What the app says first when ``Analysis.unfamiliar`` is true."""
+    return _TEXT[language(lang)]["unfamiliar"]
+
+
+def _about(share: float) -> tuple[int, int]:
+    """0.78 -> (8, 10); 0.13 -> (1, 8): a share in words a non-specialist reads."""
+    if 0 < share < 0.25:
+        return 1, max(4, round(1 / share))
+    return round(share * 10), 10
+
+
+def positive_class(card: ModelCard) -> str | None:
+    """The card's positive class (``data.positive``, else its "positive vs. rest" Test metrics say which), or None."""
+    declared = card.data.get("positive") if isinstance(card.data, Mapping) else None
+    if isinstance(declared, str) and declared in card.labels:
+        return declared
+    test: Mapping[str, Any] = card.metrics["test"] if isinstance(card.metrics.get("test"), Mapping) else {}
+    for value in test.values():
+        if isinstance(value, Mapping) and isinstance(value.get("positive"), str):
+            return value["positive"]
+    return None
+
+
+def operating_point_sentence(card: ModelCard, lang: str = "en") -> str:
+    """Positive-vs-rest sensitivity and specificity at the app's operating point (top class), in words.
+
+    Uses the cross-validation means when the card has them, else its Test part; empty without either.
+    """
+    text = _TEXT[language(lang)]
+    test: Mapping[str, Any] = card.metrics["test"] if isinstance(card.metrics.get("test"), Mapping) else {}
+    key = next((k for k, v in test.items() if isinstance(v, Mapping) and isinstance(v.get("positive"), str)), None)
+    if key is None:
+        return ""
+    cv: Mapping[str, Any] = card.metrics["cv"] if isinstance(card.metrics.get("cv"), Mapping) else {}
+    sens, spec = (cv.get(f"{key}.{name}") for name in ("sensitivity", "specificity"))
+    if isinstance(sens, Mapping) and isinstance(spec, Mapping):
+        sens, spec, source = float(sens["mean"]), float(spec["mean"]), text["cv_source"].format(k=cv.get("folds"))
+    elif isinstance(test[key].get("sensitivity"), float) and isinstance(test[key].get("specificity"), float):
+        sens, spec, source = float(test[key]["sensitivity"]), float(test[key]["specificity"]), text["test_source"]
+    else:
+        return ""
+    label = label_name(test[key]["positive"], lang)
+    (fa, fb), (ga, gb) = _about(sens), _about(1 - spec)
+    return text["operating"].format(label=label, fa=fa, fb=fb, ga=ga, gb=gb, sens=percent(sens), spec=percent(spec),
+                                    source=source)
 
 
 def disclaimer(lang: str = "en") -> str:
@@ -103,6 +189,14 @@ _CARD = {
         "input_value": "{h} × {w} px RGB, ImageNet mean/std normalisation", "created": "Created",
         "backbone": "Initialised from", "true_pred": "true \\ predicted", "class": "class", "metric": "metric",
         "value": "value", "per_fold": "per fold", "none": "not recorded", "of_fold": "on the test part of {fold}",
+        "operating_title": "Operating point", "calibration": "Calibration",
+        "calibration_note": ("Probabilities are divided by a temperature of {t:.2f} (fitted on {fit} by negative "
+                             "log-likelihood) before the softmax. On {test}: expected calibration error (10 bins) "
+                             "{ece0} before, {ece1} after; negative log-likelihood {nll0} before, {nll1} after."),
+        "bins_header": "confidence|test photos|right",
+        "familiarity_title": "Unfamiliar photos",
+        "familiarity_note": ("A photo is flagged as unfamiliar when it looks less like the training photos than "
+                             "{pass_} of the Valid photos do ({method}). Flagged: {valid} of Valid, {test} of Test."),
         "default_limitations": (
             "This card records no limitations. The model only knows the classes above, may fail on photos unlike "
             "its training data, and has not been validated clinically: a research demo, not a diagnostic device."),
@@ -117,6 +211,14 @@ _CARD = {
         "input_value": "{h} × {w} 像素 RGB，ImageNet 均值/标准差归一化",
         "created": "创建日期", "backbone": "初始化自", "true_pred": "真实 \\ 预测", "class": "类别", "metric": "指标",
         "value": "数值", "per_fold": "各折", "none": "未记录", "of_fold": "{fold} 的测试集",
+        "operating_title": "判定标准", "calibration": "校准",
+        "calibration_note": ("概率在 softmax 之前先除以温度 {t:.2f}（在 {fit} 上按负对数似然拟合）。"
+                             "在 {test} 上：期望校准误差（10 个区间）校准前 {ece0}，校准后 {ece1}；"
+                             "负对数似然校准前 {nll0}，校准后 {nll1}。"),
+        "bins_header": "置信度|测试照片|答对",
+        "familiarity_title": "陌生照片",
+        "familiarity_note": ("如果一张照片比 {pass_} 的验证集照片更不像训练照片，就会被标为陌生照片（{method}）。"
+                             "被标记的比例：验证集 {valid}，测试集 {test}。"),
         "default_limitations": (
             "此模型卡未记录局限性。模型只认识上述类别，对与其训练数据不同的照片可能出错，"
             "且未经临床验证：这是研究演示，不是诊断工具。"),
@@ -256,6 +358,7 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
     cv = _cross_validation(card.metrics, words, section)
     if cv:
         parts.append(cv)
+    parts += _trust_sections(card, lang, section)
     if card.training:
         parts.append(f"{section} {words['training']}\n\n{_training(card.training)}")
     parts.append(f"{section} {words['license']}\n\n{card.license}")
@@ -264,3 +367,30 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
         parts.append(f"{section} {words['citation']}\n\n```\n{citation}\n```")
     parts.append(f"{section} {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
     return "\n\n".join(parts) + "\n"
+
+
+def _trust_sections(card: ModelCard, lang: str, section: str) -> list[str]:
+    """Operating point, calibration and unfamiliar-photo sections (only what the card records)."""
+    words = _CARD[language(lang)]
+    out = []
+    operating = operating_point_sentence(card, lang)
+    if operating:
+        out.append(f"{section} {words['operating_title']}\n\n{operating}")
+    calibration = card.metrics.get("calibration")
+    if isinstance(calibration, Mapping) and "temperature" in calibration:
+        raw, cal = calibration.get("raw", {}), calibration.get("calibrated", {})
+        note = words["calibration_note"].format(
+            t=float(calibration["temperature"]), fit=calibration.get("fitted_on", "Valid"),
+            test=calibration.get("evaluated_on", "Test"), ece0=_cell(raw.get("ece")), ece1=_cell(cal.get("ece")),
+            nll0=_cell(raw.get("nll")), nll1=_cell(cal.get("nll")))
+        rows = [(f"{row['lo'] * 100:.0f}–{row['hi'] * 100:.0f} %", row["n"], row["correct"])
+                for row in calibration.get("confidence_bins", [])]
+        table = "\n\n" + _table(words["bins_header"].split("|"), rows) if rows else ""
+        out.append(f"{section} {words['calibration']}\n\n{note}{table}")
+    familiarity = card.metrics.get("familiarity")
+    if isinstance(familiarity, Mapping) and isinstance(familiarity.get("flagged"), Mapping):
+        flagged = familiarity["flagged"]
+        out.append(f"{section} {words['familiarity_title']}\n\n" + words["familiarity_note"].format(
+            pass_=percent(float(familiarity.get("valid_pass", 0.95))), method=familiarity.get("method", ""),
+            valid=percent(float(flagged.get("valid", 0))), test=percent(float(flagged.get("test", 0)))))
+    return out

@@ -54,6 +54,7 @@ from .trainer import (
     predict,
     seed_everything,
 )
+from .trust import add_trust
 
 LIMITATIONS = ("A research demo trained on a few hundred web-scraped photos; not a medical device and not a "
                "diagnosis. Skin tones, cameras and lesion stages absent from the data are not covered; accuracy "
@@ -311,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             # later keeps every finished fold
             path = write_outputs(model, card, fold_path(args.out, fold) if args.cv or args.folds else args.out,
                                  half=args.half)
+            add_trust(path, splits, device=str(device), log=say)  # familiarity statistics + temperature
             say(f"wrote {path}")
     if args.cv and dist.is_main:
         path = merge_folds(args.out, ship_fold=folds[0])

@@ -26,7 +26,7 @@ def random_model(arch: str, seed: int, num_classes: int = len(LABELS)) -> torch.
 def write_checkpoint(directory: Path, name: str, arch: str, *, seed: int = 0, size: int = 64) -> Path:
     """A small random-weight checkpoint ``directory/name.{safetensors,json}``; returns its weights path."""
     card = senet.ModelCard(arch=arch, labels=LABELS, input_size=(size, size), title=f"{arch} test model",
-                           data={"name": f"test_{name}"})
+                           data={"name": f"test_{name}", "positive": "Monkeypox"})
     return senet.save_checkpoint(random_model(arch, seed), card, directory / name)
 
 

@@ -22,7 +22,7 @@ LABELS = ("Chickenpox", "Cowpox", "HFMD", "Healthy", "Measles", "Monkeypox")
 
 @pytest.fixture(scope="module")
 def model_and_card():
-    card = senet.ModelCard(arch="se_resnet18", labels=LABELS, input_size=(64, 64))
+    card = senet.ModelCard(arch="se_resnet18", labels=LABELS, input_size=(64, 64), data={"positive": "Monkeypox"})
     return random_model("se_resnet18", 0, len(LABELS)), card
 
 
@@ -125,3 +125,18 @@ def test_batched_gradcam_equals_single_analysis(arch: str) -> None:
         assert set(got.excitations) == set(want.excitations)
         assert all(np.allclose(got.excitations[k], want.excitations[k], atol=1e-5) for k in want.excitations)
     assert senet.hooks.hook_count(model) == 0 and not model.training
+
+
+def test_batch_rows_carry_calibration_and_familiarity_like_analyze() -> None:
+    """A shipped checkpoint has a temperature and familiarity statistics: the batch path applies both."""
+    from ui.components import EXAMPLES
+
+    model, card = senet.load_checkpoint(Path(__file__).resolve().parent.parent / "checkpoints" /
+                                        "se_resnet18_msld_v2.safetensors")
+    assert card.metrics.get("calibration")
+    images = [senet.image_io.load_image(str(path)) for path, _ in EXAMPLES[:3]]
+    for image, got in zip(images, batch.analyze_batch(model, card, images)):
+        want = senet.analyze(model, card, image)
+        assert max(abs(got.probabilities[k] - want.probabilities[k]) for k in card.labels) < 1e-4
+        assert want.familiarity is not None and got.familiarity == pytest.approx(want.familiarity, abs=1e-3)
+        assert got.unfamiliar == want.unfamiliar

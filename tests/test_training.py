@@ -18,6 +18,7 @@ from senet.crossval import main as crossval_main
 from senet.data import OTHERS, binarize, binarized_positive, load_splits, read_folds
 from senet.devices import DeviceError, device_name, resolve_device
 from senet.evaluate import evaluate
+from senet.familiarity import statistics_for
 from senet.metrics import classification_metrics, evaluation_metrics, one_vs_rest_metrics, roc_auc, vs_rest_key
 from senet.pretrain import main as pretrain_main
 from senet.provenance import describe_dataset
@@ -58,6 +59,9 @@ def test_train_writes_a_loadable_self_describing_checkpoint(trained: Path) -> No
     assert profiles["blocks"][0] == "SE_2_1" and len(profiles["blocks"]) == 8
     assert set(profiles["classes"]) == set(CLASSES)
     assert trained.with_suffix(".md").read_text().startswith("# ")
+    # senet.trust ran after training: familiarity statistics in the weights file, calibration in the card
+    assert card.metrics["calibration"]["temperature"] > 0 and card.metrics["familiarity"]["fitted_on"]
+    assert statistics_for(model) is not None
     assert trained.with_name(trained.name + "_confusion.png").stat().st_size > 1000
 
 

@@ -85,7 +85,7 @@ class Explorer:
         except Exception as error:
             raise fail(error) from None
         self._warmed.add(entry.name)
-        sentence = texts.prediction_sentence(analysis.probabilities, language)
+        sentence = texts.prediction_sentence(analysis.probabilities, language, card=card)
         words = ("设备", "分析耗时") if language == "zh" else ("Device", "Analysis")
         timings = analysis.timings
         status = (f"**{words[0]}:** {self.catalog.device_name} · **{words[1]}:** {timings['total']:.0f} ms "

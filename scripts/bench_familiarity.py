@@ -1,0 +1,120 @@
+"""How often each shipped checkpoint flags photos as unfamiliar, and how calibrated its probabilities are.
+
+    python scripts/bench_familiarity.py                      # every checkpoint with statistics in checkpoints/
+    python scripts/bench_familiarity.py --natural 300 --seed 0 --checkpoints checkpoints/se_resnet18_msld_v2
+
+Prints one table per model: the share of photos flagged on
+
+- the Test part of the checkpoint's own fold (in-distribution, never used for fitting; goal <= 10 %),
+- natural images sampled with a fixed seed from ``../shared/data/pretrain`` (Imagenette + Imagewoof;
+  goal >= 90 %),
+- the foreign set of ``scripts/foreign_images.py`` (documents, charts, grayscale photos, microscopy, textures,
+  everyday photos, and crops / low-resolution copies of them; goal >= 90 %), its ``report`` half (held out)
+  and its ``dev`` half (looked at while choosing the method) separately,
+
+with the threshold the checkpoint stores (set on its fold's Valid part only), and the Test ECE / NLL before and
+after temperature scaling from its card. The scoring is the library's own (``FamiliarityStatistics``), on
+features recorded by the same hooks ``analyze`` uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from foreign_images import foreign_images  # noqa: E402
+
+from senet import load_checkpoint  # noqa: E402
+from senet.data import IMAGE_SUFFIXES, Sample, read_folds  # noqa: E402
+from senet.familiarity import FeatureRecorder, statistics_for  # noqa: E402
+from senet.hooks import model_lock, preserved_state  # noqa: E402
+from senet.trust import card_fold, features_and_logits  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def natural_sample(root: Path, count: int, seed: int, skip: int) -> list[Sample]:
+    """``count`` images drawn with ``seed`` from every corpus under ``root``, after the first ``skip`` draws."""
+    paths = sorted(p for p in root.glob("*/*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    drawn = random.Random(seed).sample(paths, min(skip + count, len(paths)))[skip:]
+    return [Sample(p, p.parent.name) for p in drawn]
+
+
+def flagged_share(model: torch.nn.Module, card: object, features: dict[str, torch.Tensor]) -> float:
+    statistics = statistics_for(model)
+    familiarity = statistics.familiarity(statistics.score(features))
+    return float((familiarity < float(statistics.threshold)).double().mean())
+
+
+def image_features(model: torch.nn.Module, card: object, images: list, blocks: list[str]) -> dict[str, torch.Tensor]:
+    transform = card.transforms()
+    features: dict[str, list[torch.Tensor]] = {}
+    with model_lock(model), preserved_state(model), FeatureRecorder(model, blocks) as recorder, torch.no_grad():
+        for start in range(0, len(images), 16):
+            recorder.values.clear()
+            model(torch.stack([transform(image) for image in images[start:start + 16]]))
+            for name, value in recorder.values.items():
+                features.setdefault(name, []).append(value)
+    return {name: torch.cat(parts) for name, parts in features.items()}
+
+
+def bench(stem: Path, args: argparse.Namespace) -> None:
+    model, card = load_checkpoint(stem.with_suffix(".safetensors"))
+    statistics = statistics_for(model)
+    if statistics is None:
+        print(f"\n{stem.name}: no familiarity statistics (run python -m senet.trust first)")
+        return
+    blocks = sorted(statistics.blocks)
+    splits = read_folds(args.data, card_fold(card))
+    natural = natural_sample(args.pretrain, args.natural, args.seed, args.skip)
+    rows = [
+        (f"{card.metrics.get('fold')} Test (skin photos, held out)", len(splits.test),
+         flagged_share(model, card, features_and_logits(model, card, splits.test, blocks)[0]), "<= 10 %"),
+        (f"natural images (pretrain/, seed {args.seed}, draws {args.skip + 1}-{args.skip + len(natural)}, held out)",
+         len(natural),
+         flagged_share(model, card, features_and_logits(model, card, natural, blocks)[0]), ">= 90 %"),
+    ]
+    for part, note in (("report", "held out"), ("dev", "seen while choosing the method")):
+        images = [image for _, image in foreign_images(part)]
+        rows.append((f"foreign set, {part} half ({note})", len(images),
+                     flagged_share(model, card, image_features(model, card, images, blocks)), ">= 90 %"))
+    fitted_on = card.metrics["familiarity"]["fitted_on"]
+    print(f"\n{stem.name} (threshold {float(statistics.threshold):.3f}, fitted on {fitted_on})")
+    print("| photos | n | flagged as unfamiliar | goal |\n|---|---|---|---|")
+    for name, n, share, goal in rows:
+        print(f"| {name} | {n} | {share * 100:.1f} % | {goal} |")
+    calibration = card.metrics.get("calibration", {})
+    if calibration:
+        raw, cal = calibration["raw"], calibration["calibrated"]
+        print(f"temperature {calibration['temperature']:.3f} ({calibration['fitted_on']}); "
+              f"{calibration['evaluated_on']}: ECE {raw['ece'] * 100:.1f} % -> {cal['ece'] * 100:.1f} %, "
+              f"NLL {raw['nll']:.3f} -> {cal['nll']:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoints", nargs="*", type=Path, help="checkpoint stems (default: every one in checkpoints/)")
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/msld_v2")
+    p.add_argument("--pretrain", type=Path, default=ROOT.parent / "shared/data/pretrain")
+    p.add_argument("--natural", type=int, default=300, help="natural images to sample")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip", type=int, default=200, help="skip the first draws (those looked at while choosing "
+                   "the method)")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    stems = args.checkpoints or sorted(path.with_suffix("") for path in (ROOT / "checkpoints").glob("*.safetensors"))
+    for stem in stems:
+        bench(Path(stem).with_suffix(""), args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

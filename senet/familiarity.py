@@ -1,0 +1,270 @@
+"""How familiar a photo looks to a model: class-conditional Mahalanobis distances on the SE blocks' squeezes.
+
+Every SE block squeezes its input to one mean per channel before it computes its gates; those (B, C) vectors,
+read in the analysis's one forward pass by a pre-hook on the block's first linear layer (no second forward, no
+extra arithmetic), are the photo's signature at every depth of the network: pooled features of several stages
+as in Lee et al. (2018), which the SE blocks compute anyway.
+
+For each SE block (a "site") the statistics fitted on the Train part of the checkpoint's fold (tied
+covariance, one mean per class) give the distance to the nearest class. With a few hundred training
+photos and up to 1,024 channels a full covariance overfits, so it is a probabilistic PCA (Tipping & Bishop):
+the top ``k`` directions with their variances plus one residual variance for the rest. Distances are put on a
+common scale (log, then centred and scaled on the Valid part), averaged over the sites, and turned into
+``familiarity``: the share of Valid photos that look *less* familiar than this one (1: as familiar as the most
+typical Valid photo, 0: stranger than every one). ``unfamiliar`` is ``familiarity`` below the threshold that
+passes a chosen share (90 % by default) of Valid photos.
+
+Everything is stored as float32 tensors under ``familiarity.`` in the checkpoint's safetensors file; models
+loaded without them give ``None`` (the app then says nothing).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from .hooks import HookSet
+from .layers import se_blocks
+
+PREFIX = "familiarity."
+DEFAULT_COMPONENTS = 32
+DEFAULT_VALID_PASS = 0.90  # chosen on the dev halves of the natural and foreign sets (README)
+
+
+@dataclass(frozen=True)
+class Site:
+    """The fitted statistics of one feature (one kind of one SE block)."""
+
+    means: torch.Tensor  # (K, d) class means
+    basis: torch.Tensor  # (d, k) orthonormal principal directions of the within-class scatter
+    variances: torch.Tensor  # (k,) variance along each direction
+    residual: torch.Tensor  # () variance of everything outside the basis
+    location: torch.Tensor  # () Valid mean of the log distance
+    scale: torch.Tensor  # () Valid std of the log distance
+
+    def log_distance(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, d) features -> (B,) log of the Mahalanobis distance to the nearest class mean."""
+        centred = features.double()[:, None, :] - self.means.double()[None]  # (B, K, d)
+        projected = centred @ self.basis.double()  # (B, K, k)
+        inside = (projected.square() / self.variances.double()).sum(-1)
+        outside = (centred.square().sum(-1) - projected.square().sum(-1)).clamp_min(0) / self.residual.double()
+        return (inside + outside).min(dim=1).values.clamp_min(1e-12).log()
+
+
+@dataclass(frozen=True)
+class FamiliarityStatistics:
+    """Fitted sites, the Valid scores that define the familiarity scale, and the threshold."""
+
+    sites: Mapping[str, Site]  # SE block name ("SE_3_2") -> Site
+    valid_scores: torch.Tensor  # (N,) sorted combined scores of the Valid photos (higher: stranger)
+    threshold: torch.Tensor  # () familiarity below this is unfamiliar
+
+    def score(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) combined strangeness: the mean over sites of the standardised log distance."""
+        parts = [(site.log_distance(features[name]) - site.location.double()) / site.scale.double()
+                 for name, site in self.sites.items()]
+        return torch.stack(parts, dim=1).mean(dim=1)
+
+    def familiarity(self, scores: torch.Tensor) -> torch.Tensor:
+        """(B,) the share of Valid photos whose score is higher (stranger) than each of ``scores``."""
+        reference = self.valid_scores.double()
+        # The Valid scores are stored in float32: a tolerance keeps a Valid photo from counting its own rounded
+        # copy as stranger than itself.
+        stranger = len(reference) - torch.searchsorted(reference, scores.double() + 1e-5, right=True)
+        return stranger.double() / len(reference)
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Flat ``familiarity.*`` float32 tensors for the safetensors file."""
+        out = {f"{PREFIX}valid_scores": self.valid_scores, f"{PREFIX}threshold": self.threshold}
+        for name, site in self.sites.items():
+            for field in ("means", "basis", "variances", "residual", "location", "scale"):
+                out[f"{PREFIX}site.{name}.{field}"] = getattr(site, field)
+        return {key: value.detach().to("cpu", torch.float32).contiguous() for key, value in out.items()}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, torch.Tensor]) -> FamiliarityStatistics:
+        """The inverse of ``to_tensors``; raises ValueError when a tensor is missing or misshapen."""
+        fields = ("means", "basis", "variances", "residual", "location", "scale")
+        names = sorted({key[len(PREFIX) + 5:].rsplit(".", 1)[0] for key in tensors if key.startswith(PREFIX + "site.")})
+        try:
+            sites = {name: Site(**{f: tensors[f"{PREFIX}site.{name}.{f}"].float() for f in fields}) for name in names}
+            valid, threshold = tensors[f"{PREFIX}valid_scores"].float(), tensors[f"{PREFIX}threshold"].float()
+        except KeyError as error:
+            raise ValueError(f"familiarity statistics lack {error.args[0]}") from None
+        used = {f"{PREFIX}site.{name}.{f}" for name in names for f in fields}
+        unknown = sorted(set(tensors) - used - {f"{PREFIX}valid_scores", f"{PREFIX}threshold"})
+        if unknown:
+            raise ValueError(f"unknown familiarity tensors {unknown[:3]}")
+        for name, site in sites.items():
+            if site.basis.ndim != 2 or site.means.ndim != 2:
+                raise ValueError(f"familiarity site {name}: means and basis must be matrices")
+            d, k = site.basis.shape
+            if site.means.shape[1] != d or site.variances.shape != (k,):
+                raise ValueError(f"familiarity site {name}: means {tuple(site.means.shape)}, basis {(d, k)} and "
+                                 f"variances {tuple(site.variances.shape)} do not fit together")
+        if not sites or valid.ndim != 1 or not len(valid):
+            raise ValueError("familiarity statistics need at least one site and the Valid scores")
+        return cls(sites, valid, threshold)
+
+    def with_valid_pass(self, valid_pass: float) -> FamiliarityStatistics:
+        """The same statistics with the threshold that passes ``valid_pass`` of the Valid photos."""
+        return FamiliarityStatistics(self.sites, self.valid_scores, valid_threshold(len(self.valid_scores), valid_pass))
+
+    @property
+    def blocks(self) -> set[str]:
+        return set(self.sites)
+
+
+def is_statistics_key(key: str) -> bool:
+    """Whether a safetensors key belongs to the familiarity statistics (not to the model)."""
+    return key.startswith(PREFIX)
+
+
+# --- which statistics belong to which loaded model --------------------------------------------------------
+
+_ATTACHED: weakref.WeakKeyDictionary[nn.Module, FamiliarityStatistics] = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def attach(model: nn.Module, statistics: FamiliarityStatistics | None) -> None:
+    """Remember ``statistics`` for ``model`` (``None`` forgets them); load_checkpoint does this."""
+    with _GUARD:
+        if statistics is None:
+            _ATTACHED.pop(model, None)
+        else:
+            _ATTACHED[model] = statistics
+
+
+def statistics_for(model: nn.Module) -> FamiliarityStatistics | None:
+    """The statistics attached to ``model``, or None (checkpoints without them, models built in code)."""
+    with _GUARD:
+        return _ATTACHED.get(model)
+
+
+# --- reading the features in a forward pass -----------------------------------------------------------------
+
+
+class FeatureRecorder(HookSet):
+    """The squeeze vector (per-channel spatial mean of the input, (B, C)) of SE blocks, keyed by block name.
+
+    Args:
+        model: the network.
+        blocks: SE paper names to record; default every block.
+    """
+
+    def __init__(self, model: nn.Module, blocks: Iterable[str] | None = None) -> None:
+        super().__init__()
+        wanted = None if blocks is None else set(blocks)
+        self.blocks = [] if wanted == set() else [info for info in se_blocks(model)
+                                                  if wanted is None or info.name in wanted]
+        self.values: dict[str, torch.Tensor] = {}
+
+    def __enter__(self) -> FeatureRecorder:
+        super().__enter__()
+        return self
+
+    def _register(self) -> None:
+        for info in self.blocks:
+            # fc1's input is the squeeze the block computes anyway: reading it costs no arithmetic
+            self._handles.append(info.module.fc1.register_forward_pre_hook(partial(self._save, info.name)))
+
+    def _save(self, name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        self.values[name] = inputs[0].detach().float().cpu()  # (B, C)
+
+
+class FamiliarityRecorder(FeatureRecorder):
+    """Records what ``statistics`` need during a forward pass; ``result()`` then gives (familiarity, unfamiliar).
+
+    With ``statistics=None`` it registers no hook and ``result()`` is None.
+    """
+
+    def __init__(self, model: nn.Module, statistics: FamiliarityStatistics | None) -> None:
+        super().__init__(model, blocks=() if statistics is None else statistics.blocks)
+        self.statistics = statistics
+
+    def __enter__(self) -> FamiliarityRecorder:
+        super().__enter__()
+        return self
+
+    def results(self) -> list[tuple[float, bool]] | None:
+        """(familiarity, unfamiliar) of every image of the batch, or None without statistics."""
+        if self.statistics is None:
+            return None
+        missing = sorted(set(self.statistics.sites) - set(self.values))
+        if missing:
+            raise RuntimeError(f"familiarity features {missing[:3]} were not recorded in the forward pass")
+        threshold = float(self.statistics.threshold)
+        values = self.statistics.familiarity(self.statistics.score(self.values))
+        return [(float(value), float(value) < threshold) for value in values]
+
+    def result(self) -> tuple[float, bool] | None:
+        """(familiarity, unfamiliar) of the first image of the batch, or None without statistics."""
+        found = self.results()
+        return None if found is None else found[0]
+
+
+def familiarity_recorder(model: nn.Module) -> FamiliarityRecorder:
+    """A recorder for the statistics attached to ``model`` (a no-op one when it has none)."""
+    return FamiliarityRecorder(model, statistics_for(model))
+
+
+# --- fitting -------------------------------------------------------------------------------------------------
+
+
+def fit_site(features: torch.Tensor, targets: torch.Tensor, num_classes: int,
+             components: int = DEFAULT_COMPONENTS) -> Site:
+    """Class means and a probabilistic-PCA tied covariance of (N, d) Train ``features``."""
+    x = features.double()
+    targets = targets.long()
+    means = torch.stack([x[targets == c].mean(0) if (targets == c).any() else x.mean(0)
+                         for c in range(num_classes)])
+    centred = x - means[targets]
+    covariance = centred.T @ centred / max(1, len(x) - num_classes)
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending
+    eigenvalues, eigenvectors = eigenvalues.flip(0).clamp_min(0), eigenvectors.flip(1)
+    k = max(1, min(components, x.shape[1] - 1, len(x) - num_classes - 1))
+    floor = 1e-6 * float(eigenvalues[0]) + 1e-12  # keeps a dead channel from dividing by zero
+    residual = eigenvalues[k:].mean() if x.shape[1] > k else torch.tensor(floor, dtype=torch.float64)
+    one = torch.ones((), dtype=torch.float64)
+    return Site(means, eigenvectors[:, :k].contiguous(), eigenvalues[:k].clamp_min(floor),
+                residual.clamp_min(floor), 0 * one, one)
+
+
+def fit_statistics(train: Mapping[str, torch.Tensor], train_targets: torch.Tensor, valid: Mapping[str, torch.Tensor],
+                   num_classes: int, *, components: int = DEFAULT_COMPONENTS,
+                   valid_pass: float = DEFAULT_VALID_PASS, sites: Sequence[str] | None = None
+                   ) -> FamiliarityStatistics:
+    """Fit every site on Train, scale the distances and set the threshold on Valid.
+
+    Args:
+        train / valid: site name -> (N, d) features, as recorded by FeatureRecorder.
+        train_targets: (N,) class indices of the Train photos.
+        valid_pass: the share of Valid photos that must not be flagged.
+        sites: the site names to use; default all of ``train``.
+    """
+    names = list(sites or train)
+    fitted = {}
+    for name in names:
+        site = fit_site(train[name], train_targets, num_classes, components)
+        distances = site.log_distance(valid[name])
+        fitted[name] = Site(site.means, site.basis, site.variances, site.residual, distances.mean(),
+                            distances.std().clamp_min(1e-6))
+    provisional = FamiliarityStatistics(fitted, torch.zeros(1), torch.zeros(()))
+    valid_scores = provisional.score({name: valid[name] for name in names}).sort().values
+    return FamiliarityStatistics(fitted, valid_scores.float(), valid_threshold(len(valid_scores), valid_pass))
+
+
+def valid_threshold(count: int, valid_pass: float) -> torch.Tensor:
+    """The familiarity threshold that flags the ``1 - valid_pass`` strangest of ``count`` Valid photos.
+
+    A Valid photo's familiarity is k / count (k Valid photos are stranger); the threshold sits half a step below
+    the level of the first photo that must pass, so float32 storage cannot move a photo across it.
+    """
+    allowed = int(round((1 - valid_pass) * count, 6))
+    return torch.as_tensor((allowed - 0.5) / count if allowed > 0 else -1.0)

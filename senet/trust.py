@@ -1,0 +1,194 @@
+"""Add familiarity statistics and a calibrated temperature to a checkpoint, without retraining.
+
+    python -m senet.trust --checkpoint checkpoints/se_resnet18_msld_v2.safetensors --data ../shared/data/msld_v2
+
+Reads the fold from the card (``metrics.fold`` or ``data.split``), runs the model once over that fold's Train,
+Valid and Test photos (preprocessed from the card, as at inference), then:
+
+- familiarity: fits the statistics on Train, scales them and sets the threshold on Valid (see
+  ``senet.familiarity``), and stores them as ``familiarity.*`` tensors in the safetensors file;
+- calibration: fits one temperature on Valid by NLL and records ECE / NLL on Test before and after, the
+  reliability diagram and the per-confidence accuracy in ``metrics["calibration"]`` (see ``senet.calibration``).
+
+The card's markdown and confusion PNG are regenerated. Training calls ``add_trust`` after each fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .calibration import calibration_metrics
+from .card import ModelCard
+from .checkpoint import CheckpointError, load_checkpoint, write_statistics
+from .data import Sample, Splits, binarize, label_indices, open_rgb, read_folds
+from .familiarity import DEFAULT_COMPONENTS, DEFAULT_VALID_PASS, FamiliarityStatistics, FeatureRecorder, fit_statistics
+from .hooks import model_lock, preserved_state
+from .layers import se_blocks
+
+BATCH = 16
+MAX_SIGNATURE_CHANNELS = 4096  # float32 statistics of about 0.6 MB per checkpoint at 32 components
+
+
+def card_fold(card: ModelCard) -> int:
+    """The official fold a checkpoint was trained on, from its card."""
+    for text in (card.metrics.get("fold"), card.data.get("split")):
+        match = re.search(r"fold(\d+)", str(text or ""))
+        if match:
+            return int(match.group(1))
+    raise ValueError("the card does not say which official fold it was trained on (metrics.fold or data.split)")
+
+
+def familiarity_blocks(model: nn.Module, max_channels: int = MAX_SIGNATURE_CHANNELS) -> list[str]:
+    """The SE blocks whose squeezes make the familiarity signature.
+
+    Every block when their channels add up to at most ``max_channels`` (SE-ResNet-18: 8 blocks, 1,920); else
+    the last block of every stage plus evenly spaced others up to that budget (SE-DenseNet-121 has 58 blocks
+    and 31,520 channels: the statistics would not fit beside the weights).
+    """
+    blocks = se_blocks(model)
+    if sum(info.channels for info in blocks) <= max_channels:
+        return [info.name for info in blocks]
+    last = {info.stage: info for info in blocks}
+    chosen = {info.name for info in last.values()}
+    budget = max_channels - sum(info.channels for info in last.values())
+    others = [info for info in blocks if info.name not in chosen]
+    for stride in range(1, len(others) + 1):
+        picked = others[stride - 1::stride]
+        if sum(info.channels for info in picked) <= budget:
+            chosen |= {info.name for info in picked}
+            break
+    return [info.name for info in blocks if info.name in chosen]
+
+
+def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sample], blocks: Sequence[str],
+                        *, batch: int = BATCH) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Familiarity features (site -> (N, d)) and logits (N, K) of ``samples``, preprocessed from the card."""
+    if not samples:
+        return {}, torch.empty((0, card.num_classes), dtype=torch.float64)
+    transform = card.transforms()
+    parameter = next(model.parameters())
+    features: dict[str, list[torch.Tensor]] = {}
+    logits = []
+    with model_lock(model), preserved_state(model), FeatureRecorder(model, blocks) as recorder, torch.no_grad():
+        for start in range(0, len(samples), batch):
+            images = torch.stack([transform(open_rgb(s.path)) for s in samples[start:start + batch]])
+            recorder.values.clear()
+            logits.append(model(images.to(parameter.device, parameter.dtype)).double().cpu())
+            for name, value in recorder.values.items():
+                features.setdefault(name, []).append(value)
+    return {name: torch.cat(parts) for name, parts in features.items()}, torch.cat(logits)
+
+
+def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
+                     valid_pass: float = DEFAULT_VALID_PASS, log: Any = print
+                     ) -> tuple[FamiliarityStatistics | None, dict[str, Any], dict[str, Any]]:
+    """Fit familiarity (Train, threshold on Valid) and the temperature (Valid); evaluate on Test.
+
+    Returns:
+        The statistics, ``metrics["calibration"]`` and ``metrics["familiarity"]`` for the card (a model
+        without SE blocks gets calibration only: None and an empty summary).
+    """
+    if list(splits.labels) != list(card.labels):
+        raise ValueError(f"the data's classes {splits.labels} differ from the card's labels {list(card.labels)}")
+    blocks = familiarity_blocks(model)  # none for plain ResNets / DenseNets: calibration only
+    parts = {}
+    for name in ("train", "valid", "test"):
+        samples = getattr(splits, name)
+        parts[name] = (*features_and_logits(model, card, samples, blocks), label_indices(samples, card.labels))
+        log(f"{name}: {len(samples)} photos")
+    (train_f, _, train_y), (valid_f, valid_l, valid_y), (test_f, test_l, test_y) = (parts[n] for n in
+                                                                                    ("train", "valid", "test"))
+    fold = card.metrics.get("fold", "fold")
+    calibration = calibration_metrics(valid_l, valid_y, test_l, test_y,
+                                      fitted_on=f"{fold} Valid ({len(valid_y)} photos)",
+                                      evaluated_on=f"{fold} Test ({len(test_y)} photos)")
+    if not blocks:
+        return None, calibration, {}
+    statistics = fit_statistics(train_f, train_y, valid_f, card.num_classes, components=components,
+                                valid_pass=valid_pass)
+    threshold = float(statistics.threshold)
+
+    def flagged(features: dict[str, torch.Tensor]) -> float:
+        return float((statistics.familiarity(statistics.score(features)) < threshold).double().mean())
+
+    summary = {
+        "method": "class-conditional Mahalanobis distance (probabilistic PCA, tied covariance) on the squeeze "
+                  "vector of each of the listed SE blocks, averaged; fitted on Train, scaled and thresholded on Valid",
+        "blocks": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
+        "fitted_on": f"{fold} Train ({len(train_y)} photos)",
+        "flagged": {"valid": round(flagged(valid_f), 4), "test": round(flagged(test_f), 4)},
+    }
+    return statistics, calibration, summary
+
+
+def add_trust(path: str | Path, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
+              valid_pass: float = DEFAULT_VALID_PASS, device: str = "cpu", log: Any = print) -> ModelCard | None:
+    """Fit and store familiarity statistics and calibration in the checkpoint at ``path`` (weights unchanged).
+
+    Returns the updated card, or None (and changes nothing) when the split has no Valid or no Test photos.
+    """
+    from .devices import resolve_device
+    from .run_outputs import write_card_outputs
+
+    if not splits.valid or not splits.test or not splits.train:
+        log("no familiarity statistics or calibration: the split needs Train, Valid and Test photos")
+        return None
+    model, card = load_checkpoint(path, device=resolve_device(device))
+    statistics, calibration, summary = trust_statistics(model, card, splits, components=components,
+                                                        valid_pass=valid_pass, log=log)
+    write_statistics(path, statistics)
+    metrics = {key: value for key, value in card.metrics.items() if key != "familiarity"}
+    metrics["calibration"] = calibration
+    if summary:
+        metrics["familiarity"] = summary
+    card = card.replace(metrics=metrics)
+    write_card_outputs(card, Path(path).with_suffix(""))
+    log(f"temperature {calibration['temperature']:.3f}: Test ECE {calibration['raw']['ece']:.3f} -> "
+        f"{calibration['calibrated']['ece']:.3f}, NLL {calibration['raw']['nll']:.3f} -> "
+        f"{calibration['calibrated']['nll']:.3f}"
+        + (f"; flagged as unfamiliar: Valid {summary['flagged']['valid']:.1%}, Test {summary['flagged']['test']:.1%}"
+           if summary else ""))
+    return card
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m senet.trust", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True, help="the .safetensors file (its .json card beside it)")
+    p.add_argument("--data", type=Path, required=True,
+                   help="the dataset folder with folds.csv the model was trained on")
+    p.add_argument("--components", type=int, default=DEFAULT_COMPONENTS, help="principal directions per site")
+    p.add_argument("--valid-pass", type=float, default=DEFAULT_VALID_PASS,
+                   help="share of Valid photos that must pass as familiar (sets the threshold)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not (args.data / "folds.csv").is_file():
+        raise SystemExit(f"--data {args.data} has no folds.csv: the statistics need the checkpoint's official fold")
+    if not 0.5 <= args.valid_pass < 1:
+        raise SystemExit(f"--valid-pass must be in [0.5, 1), got {args.valid_pass}")
+    try:
+        from .checkpoint import read_card
+
+        card = read_card(args.checkpoint)
+        splits = read_folds(args.data, card_fold(card))
+        if card.data.get("positive"):
+            splits = binarize(splits, str(card.data["positive"]))
+        add_trust(args.checkpoint, splits, components=args.components, valid_pass=args.valid_pass)
+    except (CheckpointError, ValueError, FileNotFoundError) as error:
+        raise SystemExit(str(error)) from None
+    print(f"updated {args.checkpoint} and its card")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

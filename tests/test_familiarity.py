@@ -1,0 +1,168 @@
+"""Familiarity statistics: fitting, storage in the checkpoint, the one-pass analysis and the trust CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from dataset_helpers import make_dataset
+from model_helpers import random_model
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+import senet
+from senet import CheckpointError, ModelCard, analyze, load_checkpoint, save_checkpoint
+from senet.checkpoint import write_statistics
+from senet.familiarity import FamiliarityStatistics, FeatureRecorder, attach, fit_statistics, statistics_for
+from senet.hooks import hook_count
+from senet.trust import card_fold, familiarity_blocks, features_and_logits
+from senet.trust import main as trust_main
+
+LABELS = ["Monkeypox", "Healthy", "Measles"]
+
+
+def _gaussian_sites(n: int, shift: float, seed: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    targets = torch.arange(n) % 3
+    centres = torch.tensor([[3.0] * 6, [-3.0] * 6, [3.0, -3.0] * 3])
+    offset = torch.tensor([shift, 0, 0, 0, 0, 0])  # away from every class centre
+    sites = {name: torch.randn(n, 6, generator=generator) + centres[targets] + offset for name in ("SE_2_1", "SE_3_1")}
+    return sites, targets
+
+
+def test_fitted_statistics_pass_in_distribution_and_flag_shifted_features() -> None:
+    train, train_y = _gaussian_sites(300, 0.0, seed=0)
+    valid, _ = _gaussian_sites(200, 0.0, seed=1)
+    statistics = fit_statistics(train, train_y, valid, 3, components=3, valid_pass=0.95)
+    held_out, _ = _gaussian_sites(400, 0.0, seed=2)
+    shifted, _ = _gaussian_sites(400, 8.0, seed=3)
+    threshold = float(statistics.threshold)
+    flagged_in = float((statistics.familiarity(statistics.score(held_out)) < threshold).double().mean())
+    flagged_out = float((statistics.familiarity(statistics.score(shifted)) < threshold).double().mean())
+    assert flagged_in < 0.12
+    assert flagged_out > 0.95
+    valid_familiarity = statistics.familiarity(statistics.score(valid))
+    assert 0.03 <= float((valid_familiarity < threshold).double().mean()) <= 0.06
+    assert float(valid_familiarity.min()) >= 0 and float(valid_familiarity.max()) <= 1
+
+
+def test_statistics_round_trip_through_tensors_and_refuse_strays() -> None:
+    train, train_y = _gaussian_sites(60, 0.0, seed=0)
+    statistics = fit_statistics(train, train_y, _gaussian_sites(30, 0.0, seed=1)[0], 3, components=2)
+    tensors = statistics.to_tensors()
+    assert all(key.startswith("familiarity.") and value.dtype == torch.float32 for key, value in tensors.items())
+    again = FamiliarityStatistics.from_tensors(tensors)
+    probe = _gaussian_sites(5, 1.0, seed=4)[0]
+    assert torch.allclose(again.score(probe), statistics.score(probe), atol=1e-4)
+    with pytest.raises(ValueError, match="unknown familiarity tensors"):
+        FamiliarityStatistics.from_tensors({**tensors, "familiarity.bogus": torch.zeros(1)})
+    with pytest.raises(ValueError, match="lack"):
+        FamiliarityStatistics.from_tensors({k: v for k, v in tensors.items() if not k.endswith("threshold")})
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random SE-ResNet-18 saved in float16 with statistics fitted on random features of its own."""
+    model = random_model("se_resnet18", seed=0, num_classes=3)
+    card = ModelCard(arch="se_resnet18", labels=LABELS, input_size=(64, 64))
+    path = tmp_path_factory.mktemp("familiar") / "model"
+    save_checkpoint(model, card, path, half=True)
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(24)]
+    batch = torch.stack([card.transforms()(image) for image in images])
+    with FeatureRecorder(model) as recorder, torch.no_grad():
+        model(batch)
+    features = dict(recorder.values)
+    targets = torch.arange(24) % 3
+    statistics = fit_statistics({k: v[:16] for k, v in features.items()}, targets[:16],
+                                {k: v[16:] for k, v in features.items()}, 3, components=4)
+    write_statistics(path, statistics)
+    return path
+
+
+def test_statistics_live_in_the_safetensors_file_and_weights_stay_float16(checkpoint: Path) -> None:
+    stored = load_file(str(checkpoint.with_suffix(".safetensors")))
+    extra = [key for key in stored if key.startswith("familiarity.")]
+    assert extra and all(stored[key].dtype == torch.float32 for key in extra)
+    weights = [value for key, value in stored.items() if not key.startswith("familiarity.")]
+    assert all(value.dtype == torch.float16 for value in weights if value.is_floating_point())
+
+
+def test_analyze_reports_familiarity_in_the_same_pass(checkpoint: Path) -> None:
+    model, card = load_checkpoint(checkpoint)
+    assert statistics_for(model) is not None
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (80, 90, 3), dtype=np.uint8))
+    forwards = []
+    handle = model.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        analysis = analyze(model, card, photo)
+    finally:
+        handle.remove()
+    assert len(forwards) == 1
+    assert 0.0 <= analysis.familiarity <= 1.0
+    assert analysis.unfamiliar == (analysis.familiarity < float(statistics_for(model).threshold))
+    assert hook_count(model) == 0
+    blank = analyze(model, card, Image.new("RGB", (64, 64), "white"))
+    plain_gray = analyze(model, card, Image.new("RGB", (64, 64), (128, 128, 128)))
+    assert blank.familiarity is not None and plain_gray.familiarity is not None
+
+
+def test_models_without_statistics_say_nothing(checkpoint: Path, tmp_path: Path) -> None:
+    model, card = load_checkpoint(checkpoint)
+    attach(model, None)
+    analysis = analyze(model, card, Image.new("RGB", (64, 64), "red"))
+    assert analysis.familiarity is None and analysis.unfamiliar is None
+    fresh = senet.create_model("se_resnet18", num_classes=3).eval()
+    assert analyze(fresh, card, Image.new("RGB", (64, 64), "red")).familiarity is None
+
+
+def test_load_accepts_exactly_the_familiarity_keys(checkpoint: Path, tmp_path: Path) -> None:
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(checkpoint.with_suffix(suffix), tmp_path / f"m{suffix}")
+    target = tmp_path / "m.safetensors"
+    state = load_file(str(target))
+    save_file({**state, "familiarity.site.SE_9_9.means": torch.zeros(1, 1)}, str(target))
+    with pytest.raises(CheckpointError, match="familiarity"):
+        load_checkpoint(target)
+    save_file({**state, "extra.weight": torch.zeros(1)}, str(target))
+    with pytest.raises(CheckpointError, match="unexpected keys"):
+        load_checkpoint(target)
+    save_file(state, str(target))
+    write_statistics(target, None)
+    model, _ = load_checkpoint(target)
+    assert statistics_for(model) is None
+
+
+def test_signature_blocks_fit_the_size_budget() -> None:
+    resnet = senet.create_model("se_resnet18", num_classes=3)
+    assert familiarity_blocks(resnet) == [info.name for info in senet.se_blocks(resnet)]
+    resnet50 = senet.create_model("se_resnet50", num_classes=3)
+    chosen = familiarity_blocks(resnet50)
+    infos = {info.name: info for info in senet.se_blocks(resnet50)}
+    assert sum(infos[name].channels for name in chosen) <= 4096
+    assert {info.stage for info in infos.values()} == {infos[name].stage for name in chosen}
+
+
+@pytest.mark.slow
+def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", per_class=8, folds=2)
+    model = random_model("se_resnet18", seed=0, num_classes=3)
+    labels = sorted(LABELS)
+    card = ModelCard(arch="se_resnet18", labels=labels, input_size=(32, 32), metrics={"fold": "fold2"})
+    path = save_checkpoint(model, card, tmp_path / "ck", half=True)
+    before = {k: v.clone() for k, v in load_file(str(path)).items()}
+    assert trust_main(["--checkpoint", str(path), "--data", str(data), "--components", "4"]) == 0
+    after = load_file(str(path))
+    assert all(torch.equal(after[key], value) and after[key].dtype == value.dtype for key, value in before.items())
+    loaded, new_card = load_checkpoint(path)
+    assert card_fold(new_card) == 2
+    assert statistics_for(loaded) is not None
+    calibration = new_card.metrics["calibration"]
+    assert calibration["temperature"] > 0 and len(calibration["reliability"]) == 10
+    assert new_card.metrics["familiarity"]["fitted_on"].startswith("fold2 Train")
+    assert (tmp_path / "ck.md").read_text().count("Calibration") >= 1
+    features, logits = features_and_logits(loaded, new_card, [], familiarity_blocks(loaded))
+    assert features == {} and logits.shape == (0, 3)
