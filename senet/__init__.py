@@ -47,3 +47,7 @@ __all__ += [
     "overlay",
     "strongest_channels",
 ]
+
+from .interventions import Intervention, InterventionError, intervene  # noqa: E402
+
+__all__ += ["Intervention", "InterventionError", "intervene"]
