@@ -5,10 +5,10 @@ to do when a checkpoint has no class profiles. Data comes from ``se_analysis``, 
 
 from __future__ import annotations
 
-from .texts import label_name, language, percent
 from .faithfulness import Faithfulness
 from .interventions import Intervention
 from .se_analysis import Takeaway
+from .texts import label_name, language, percent
 
 _TEXT = {
     "en": {

@@ -156,7 +156,7 @@ def _profiles(spreads: dict[str, float], channels: int = 8) -> dict:
     """Synthetic profiles: per block, class means that differ by ``spread`` around 0.5, std 0.1."""
     rng = np.random.default_rng(0)
     classes = {label: {"count": 10 + i, "mean": [], "std": []} for i, label in enumerate(LABELS)}
-    for block, spread in spreads.items():
+    for spread in spreads.values():
         base = rng.uniform(0.3, 0.7, channels)
         for i, label in enumerate(LABELS):
             classes[label]["mean"].append(list(base + spread * (i - 1)))
