@@ -5,9 +5,11 @@ to do when a checkpoint has no class profiles. Data comes from ``se_analysis``, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .faithfulness import Faithfulness
 from .interventions import Intervention
-from .se_analysis import Takeaway
+from .se_analysis import BlockSpecificity, Takeaway
 from .texts import label_name, language, percent
 
 _TEXT = {
@@ -24,6 +26,8 @@ _TEXT = {
                               "with care."),
         "keeps_prediction": "The prediction stays {label}: {before} → {after}.",
         "changes_prediction": "The prediction changes from {old} ({old_before} → {old_after}) to {new} ({new_after}).",
+        "specificity": ("In this model the most class-specific block is {top} ({value}) and the most saturated is "
+                        "{sat} ({share} of its channels average above 0.9)."),
         "densenet_note": ("The SE paper studied SE blocks in ResNet-style networks only; SE-DenseNet puts one on "
                           "every dense layer's new features, a placement it never analysed."),
     },
@@ -39,6 +43,8 @@ _TEXT = {
         "faith_verdict_bad": "遮住突出区域的影响并不比遮住其他区域大：请谨慎解读这张热图。",
         "keeps_prediction": "预测仍为{label}：{before} → {after}。",
         "changes_prediction": "预测从{old}（{old_before} → {old_after}）变为{new}（{new_after}）。",
+        "specificity": ("在这个模型中，类别特异性最强的模块是 {top}（{value}），"
+                        "最饱和的是 {sat}（{share} 的通道平均权重高于 0.9）。"),
         "densenet_note": ("SE 论文只研究了 ResNet 类网络中的 SE 模块；"
                           "SE-DenseNet 在每个密集层的新特征上放一个 SE 模块，"
                           "论文从未分析过这种放置方式。"),
@@ -56,6 +62,16 @@ def takeaway_sentence(takeaway: Takeaway, lang: str = "en") -> str:
 def no_profiles_sentence(checkpoint: str, lang: str = "en") -> str:
     """What to do when a checkpoint (e.g. a converted one) has no class profiles."""
     return _TEXT[language(lang)]["no_profiles"].format(name=checkpoint)
+
+
+def specificity_sentence(specificity: Sequence[BlockSpecificity], lang: str = "en") -> str:
+    """Where this model's class averages differ most, and which block saturates most (empty without data)."""
+    if not specificity:
+        return ""
+    top = max(specificity, key=lambda s: s.specificity)
+    saturated = max(specificity, key=lambda s: s.saturated)
+    return _TEXT[language(lang)]["specificity"].format(
+        top=top.block, value=f"{top.specificity:.3f}", sat=saturated.block, share=f"{saturated.saturated * 100:.0f} %")
 
 
 def densenet_note(lang: str = "en") -> str:

@@ -245,3 +245,13 @@ def test_sentences_in_both_languages() -> None:
     change = senet.Intervention({"a": 0.3, "b": 0.7}, {"a": 0.8, "b": 0.2}, ("SE_5_1",))
     assert se_sentences.intervention_sentence(change) == "The prediction changes from a (80 % → 30 %) to b (70 %)."
     assert "add_profiles" in se_sentences.no_profiles_sentence("converted", "zh")
+
+
+def test_specificity_sentence() -> None:
+    specs = [se_analysis.BlockSpecificity("SE_2_1", 2, 0.01, 0.5, 0.0),
+             se_analysis.BlockSpecificity("SE_4_1", 4, 0.03, 0.9, 0.8),
+             se_analysis.BlockSpecificity("SE_5_2", 5, 0.2, 0.6, 0.2)]
+    assert se_sentences.specificity_sentence(specs) == (
+        "In this model the most class-specific block is SE_5_2 (0.200) and the most saturated is SE_4_1 "
+        "(80 % of its channels average above 0.9).")
+    assert se_sentences.specificity_sentence([]) == ""

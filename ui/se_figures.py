@@ -136,7 +136,8 @@ def block_figure(
     x = list(range(gates.size))
     data: list[dict[str, Any]] = [{
         "type": "bar", "x": x, "y": _values(gates), "name": words["photo"], "opacity": 0.85,
-        "marker": {"color": colours["photo"], "line": {"width": 0}}, "hovertemplate": "%{y:.3f}"}]
+        "marker": {"color": colours["photo"], "line": {"width": 0}},
+        "hovertemplate": "%{y:.3f} (" + words["channel"] + " %{x})"}]
     for label, mean in means.items():
         strong = label == highlight
         data.append({
@@ -169,7 +170,7 @@ def paper_figure(
     """
     words, colours = _words(lang), _colours(theme)
     rows = max(1, len(panels))
-    panel_height, top, bottom = 190, 120, 40
+    panel_height, top, bottom = 190, 100, 40
     height = top + bottom + panel_height * rows
     layout = _layout(theme, height=height, title=words["paper_title"], hovermode="x unified")
     layout["margin"].update(t=top, b=bottom)
@@ -222,7 +223,7 @@ def paper_figure(
                          "customdata": [int(c) for c in panel.channels],
                          "hovertemplate": words["channel"] + " %{customdata}: %{y:.3f}", **axes})
     layout["annotations"] = annotations
-    layout["legend"].update(y=1 + 60 / (height - top - bottom))
+    layout["legend"].update(y=1.0, yanchor="bottom")  # just above the first panel, under the title
     return {"data": data, "layout": layout}
 
 

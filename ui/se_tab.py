@@ -50,6 +50,14 @@ i18n.add({
         "se_intervention": "Effect on the prediction",
         "se_channel_order": "Channel (most different from the class average first)",
         "se_before": "before", "se_after": "after", "se_class": "class",
+        "se_switched_off": "SE switched off (gates = 1) in", "se_muted": "Muted (gate = 0)",
+        "se_views_help": ("**How to read it:** the SE gate of each channel (0 to 1) scales that channel: near 1 "
+                          "passes it through, near 0 mutes it. The *SE paper view* shows, as in the paper's "
+                          "Figs. 6-7, the last block of each stage and every block of the last stage: dots are "
+                          "this photo, lines each class's average over its training photos with a ± std band "
+                          "(click a class in the legend to show or hide it), the dashed line the average over "
+                          "all classes. Pick one block to see all its channels as bars. Drag to zoom, "
+                          "double-click to reset."),
     },
     "zh": {
         "se_takeaway_help": ("最接近的类别由这张照片在该模块的通道权重与各类别平均权重之间的皮尔逊相关系数决定"
@@ -69,6 +77,12 @@ i18n.add({
         "se_intervention": "对预测的影响",
         "se_channel_order": "通道（与类别平均值差别最大的在前）",
         "se_before": "之前", "se_after": "之后", "se_class": "类别",
+        "se_switched_off": "已关闭 SE（门控 = 1）的模块", "se_muted": "已静音（门控 = 0）",
+        "se_views_help": ("**如何阅读：** 每个通道的 SE 门控值（0 到 1）对该通道加权："
+                          "接近 1 表示保留，接近 0 表示抑制。"
+                          "*SE 论文视图* 与论文图 6-7 相同，显示每个阶段的最后一个模块以及最后一个阶段的所有模块："
+                          "圆点是这张照片，折线是各类别训练照片的平均值及 ± 标准差带（点击图例可显示或隐藏某个类别），"
+                          "虚线是所有类别的平均值。选择单个模块可用柱形查看其全部通道。拖动可放大，双击可复原。"),
     },
 })
 
@@ -159,7 +173,9 @@ class SeHandlers:
         language = i18n.lang(request)
         card = self._card(result)
         figure = _specificity(self.catalog, result.model, theme, language)
-        note = se_sentences.densenet_note(language) if card.arch.startswith("se_densenet") else ""
+        note = se_sentences.specificity_sentence(se_analysis.class_specificity(card.class_profiles), language)
+        if card.arch.startswith("se_densenet"):
+            note = f"{note} {se_sentences.densenet_note(language)}"
         if not se_analysis.has_profiles(card.class_profiles):
             note = se_sentences.no_profiles_sentence(result.model, language)
         return (self.takeaway(result, block, language), gr.update(value=figure, visible=figure is not None),
@@ -234,9 +250,9 @@ def intervention_markdown(change: senet.Intervention, lang: str) -> str:
     word = lambda key: i18n.word(key, lang)  # noqa: E731
     done = []
     if change.bypass:
-        done.append(f"{word('se_bypass_block')}: {', '.join(change.bypass)}")
+        done.append(f"{word('se_switched_off')}: {', '.join(change.bypass)}")
     for block, channels in change.mute.items():
-        done.append(f"{word('se_mute_channel')}: {block} #{', #'.join(str(c) for c in channels)}")
+        done.append(f"{word('se_muted')}: {block} #{', #'.join(str(c) for c in channels)}")
     rows = [f"| {word('se_class')} | {word('se_before')} | {word('se_after')} |", "|---|---:|---:|"]
     for label, before in sorted(change.baseline.items(), key=lambda item: -item[1]):
         after = change.probabilities[label]
@@ -260,7 +276,7 @@ def _specificity(catalog: Catalog, model: str, theme: str, lang: str) -> PlotDat
 def layout(profiled: bool) -> SimpleNamespace:
     """The SE tab's widgets (call inside a ``gr.Tab``)."""
     ui = SimpleNamespace()
-    gr.Markdown(I18N("se_help"))
+    gr.Markdown(I18N("se_views_help"))
     with gr.Row():
         ui.block = gr.Dropdown([(I18N("paper_view"), PAPER_VIEW)], value=PAPER_VIEW, label=I18N("block"),
                                allow_custom_value=True, elem_id="se-block")
