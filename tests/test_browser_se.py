@@ -104,10 +104,16 @@ def test_se_tab(served, browser, language: str, scheme: str, device: str, tmp_pa
         assert page.locator("#se-overview .heatmaplayer image, #se-overview .hm image").count() >= 1
 
         # Hover over the paper view's last panel: the box names the channel and this photo's weight.
+        chart.scroll_into_view_if_needed()
         box = chart.locator(".nsewdrag").first.bounding_box()
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=5)
         hover = chart.locator(".hoverlayer")
-        hover.get_by_text(words["channel"]).first.wait_for(timeout=10_000)
+        try:
+            hover.get_by_text(words["channel"]).first.wait_for(timeout=10_000)
+        except Exception:
+            page.screenshot(path=str(_shots(tmp_path) / f"{name}_hover_failed.png"))
+            raise
 
         page.locator("#se-inspect").get_by_text(words["inspect"]).click()
         page.locator("#se-bypass-stage5").click()

@@ -36,22 +36,21 @@ WORDS = {
     "en": {
         "photo": "This photo", "average": "average {label}", "all": "all classes", "channel": "channel",
         "weight": "channel weight", "block": "SE block", "channels": "{n} channels",
-        "subset": "{n} of {c} channels (fixed random subset)", "specificity": "class specificity",
+        "subset": "{n} of {c} channels", "specificity": "class specificity",
         "saturated": "share of saturated channels (mean weight > 0.9)",
-        "specificity_title": "How much the class averages differ in each SE block (between-class std, mean over "
-                             "channels)",
-        "overview_title": "Channel weights of every SE block (blank: the block has fewer channels)",
-        "paper_title": "SE paper view (Fig. 6/7): class averages ± std, the all-classes mean and this photo",
+        "specificity_title": "Class specificity per SE block",
+        "overview_title": "Every SE block",
+        "paper_title": "SE paper view (Figs. 6-7)",
         "std": "± std",
     },
     "zh": {
         "photo": "这张照片", "average": "{label}平均", "all": "所有类别", "channel": "通道",
         "weight": "通道权重", "block": "SE 模块", "channels": "{n} 个通道",
-        "subset": "{c} 个通道中的 {n} 个（固定随机子集）", "specificity": "类别特异性",
+        "subset": "{c} 个通道中的 {n} 个", "specificity": "类别特异性",
         "saturated": "饱和通道比例（平均权重 > 0.9）",
-        "specificity_title": "各 SE 模块中类别平均值的差异（类间标准差，对通道取平均）",
-        "overview_title": "所有 SE 模块的通道权重（空白：该模块通道较少）",
-        "paper_title": "SE 论文视图（图 6/7）：各类别平均值 ± 标准差、所有类别的平均值和这张照片",
+        "specificity_title": "各 SE 模块的类别特异性",
+        "overview_title": "所有 SE 模块",
+        "paper_title": "SE 论文视图（图 6-7）",
         "std": "± 标准差",
     },
 }
@@ -267,7 +266,7 @@ def specificity_figure(
     layout = _layout(theme, height=380, title=words["specificity_title"])
     layout["margin"].update(t=72, b=110)
     layout["legend"].update(y=-0.32, yanchor="top")
-    layout["xaxis"].update(type="category", tickangle=-45 if len(names) > 12 else 0, tickfont={"size": 10})
+    layout["xaxis"].update(type="category", tickangle=-45 if len(names) > 6 else 0, tickfont={"size": 10})
     layout["yaxis"].update(title={"text": words["specificity"]}, rangemode="tozero")
     layout["yaxis2"] = _axis(colours, overlaying="y", side="right", range=[0, 1.05], tickformat=".0%",
                              showgrid=False, fixedrange=True)
