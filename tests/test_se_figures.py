@@ -43,7 +43,7 @@ def test_block_figure(theme: str) -> None:
     figure = _valid(spec)
     bars, *lines = figure.data
     assert bars.type == "bar" and len(bars.y) == 512 and bars.y[7] == pytest.approx(EXCITATIONS["SE_5_2"][7], 1e-3)
-    assert [line.visible for line in lines] == [True, "legendonly", "legendonly"]
+    assert [line.name for line in lines] == ["average Measles"]  # only the classes asked for
     assert figure.layout.hovermode == "x unified"  # one hover box: channel, this photo, every class average
     assert figure.layout.font.color == se_figures.THEMES[theme]["text"]
     assert figure.layout.yaxis.fixedrange and not figure.layout.xaxis.fixedrange  # zoom along the channels
@@ -61,8 +61,8 @@ def test_paper_figure_panels_and_language() -> None:
     # one legend entry per class for all panels; hidden classes start hidden in every panel
     legend = [trace.name for trace in figure.data if trace.showlegend]
     assert len(legend) == len(set(legend))
-    measles = [trace for trace in figure.data if trace.legendgroup == "class-Measles"]
-    assert measles and all(trace.visible == "legendonly" for trace in measles)
+    assert not [trace for trace in figure.data if trace.legendgroup == "class-Measles"]  # not asked for
+    assert len([trace for trace in figure.data if trace.legendgroup == "class-Monkeypox"]) == 3 * 4  # line, band
     photo = [trace for trace in figure.data if trace.mode == "markers"]
     assert list(photo[-1].customdata) == [int(c) for c in panels[-1].channels]  # hover: the real channel index
     domains = [figure.layout[f"yaxis{'' if i == 1 else i}"].domain for i in range(1, 5)]

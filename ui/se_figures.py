@@ -4,7 +4,8 @@ Gradio-free and dependency-light: every builder returns a plotly figure *specifi
 "layout": {...}}`` dictionary that plotly.js draws), so it is unit-testable and cheap. Why not ``go.Figure``:
 its validation and the default template it embeds made the paper view cost ~350 ms and 150 KB per answer on
 the 2-core CPU, several times the analysis itself; the tests validate every spec with ``go.Figure`` instead.
-Numbers are rounded to 4 decimals (the gates are stored with 4 in the cards). ``gr.Plot`` takes a spec through
+Numbers are rounded to 3 decimals; only the classes asked for are sent (the
+compare picker asks for more). ``gr.Plot`` takes a spec through
 ``plot_data``.
 
 Each builder takes the data from ``senet.se_analysis`` (or an analysis's excitations), the page's theme
@@ -84,9 +85,11 @@ def _plain(value: Any) -> Any:
 
 
 def _values(array: Any) -> list[float | None]:
-    """Rounded floats for the JSON; NaN -> None (plotly's gap)."""
-    rounded = np.round(np.asarray(array, dtype=np.float64), 4)
-    return [None if np.isnan(v) else float(v) for v in rounded.reshape(-1)]
+    """Rounded floats for the JSON (3 decimals: a thousandth of the gate's range); NaN -> None (plotly's gap)."""
+    rounded = np.round(np.asarray(array, dtype=np.float64).reshape(-1), 3)
+    if not np.isnan(rounded).any():
+        return rounded.tolist()
+    return [None if np.isnan(v) else v for v in rounded.tolist()]
 
 
 def _axis(colours: Mapping[str, str], **extra: Any) -> dict[str, Any]:
@@ -128,7 +131,7 @@ def block_figure(
     """One SE block, every channel: this photo's weights as bars, class averages as lines.
 
     Hover (one box per channel) lists the channel index, this photo's weight and every drawn class average.
-    Lines of the classes in ``means`` that are not in ``labels`` start hidden (click the legend to show them).
+    Only the classes in ``labels`` are drawn (a legend click hides one).
     """
     words, colours = _words(lang), _colours(theme)
     gates = np.asarray(photo, dtype=np.float64).reshape(-1)
@@ -138,13 +141,14 @@ def block_figure(
         "marker": {"color": colours["photo"], "line": {"width": 0}},
         "hovertemplate": "%{y:.3f} (" + words["channel"] + " %{x})"}]
     for label, mean in means.items():
+        if label not in labels:
+            continue
         strong = label == highlight
         data.append({
             "type": "scatter", "mode": "lines", "x": x, "y": _values(mean),
             "name": words["average"].format(label=label_name(label, lang)),
             "line": {"color": class_colour(label, order), "width": 2.2 if strong else 1.3, "shape": "hvh"},
-            "opacity": 1.0 if strong else 0.85, "hovertemplate": "%{y:.3f}",
-            "visible": True if label in labels else "legendonly"})
+            "opacity": 1.0 if strong else 0.85, "hovertemplate": "%{y:.3f}"})
     layout = _layout(theme, height=380, title=f"{block} · {words['channels'].format(n=gates.size)}",
                      hovermode="x unified", bargap=0)
     layout["margin"]["t"] = 88
@@ -165,7 +169,7 @@ def paper_figure(
     """The SE paper's Figs. 6-7: one panel per block, over a channel subset, with each class's average (a line)
     and mean ± std band, the all-classes mean (dashed) and this photo (dots).
 
-    Classes not in ``labels`` start hidden; a legend click toggles a class in every panel at once.
+    Only the classes in ``labels`` are drawn; a legend click toggles a class in every panel at once.
     """
     words, colours = _words(lang), _colours(theme)
     rows = max(1, len(panels))
@@ -195,10 +199,11 @@ def paper_figure(
         axes = {"xaxis": x_name, "yaxis": y_name}
         first = row == 1
         for label, mean in panel.means.items():
+            if label not in labels:
+                continue
             colour = class_colour(label, order)
-            shown = True if label in labels else "legendonly"
             std = panel.stds[label]
-            group = {"legendgroup": f"class-{label}", "visible": shown, **axes}
+            group = {"legendgroup": f"class-{label}", **axes}
             data.append({"type": "scatter", "mode": "lines", "x": x, "y": _values(np.clip(mean + std, 0, 1.02)),
                          "line": {"width": 0, "color": colour}, "showlegend": False, "hoverinfo": "skip",
                          **group})

@@ -55,9 +55,9 @@ i18n.add({
                           "passes it through, near 0 mutes it. The *SE paper view* shows, as in the paper's "
                           "Figs. 6-7, the last block of each stage and every block of the last stage: dots are "
                           "this photo, lines each class's average over its training photos with a ± std band "
-                          "(click a class in the legend to show or hide it), the dashed line the average over "
-                          "all classes. Pick one block to see all its channels as bars. Drag to zoom, "
-                          "double-click to reset."),
+                          "(click a class in the legend to hide it; *compare with* chooses the classes), the dashed "
+                          "line the average over all classes. Pick one block to see all its channels as bars. "
+                          "Drag to zoom, double-click to reset."),
     },
     "zh": {
         "se_takeaway_help": ("最接近的类别由这张照片在该模块的通道权重与各类别平均权重之间的皮尔逊相关系数决定"
@@ -81,7 +81,8 @@ i18n.add({
         "se_views_help": ("**如何阅读：** 每个通道的 SE 门控值（0 到 1）对该通道加权："
                           "接近 1 表示保留，接近 0 表示抑制。"
                           "*SE 论文视图* 与论文图 6-7 相同，显示每个阶段的最后一个模块以及最后一个阶段的所有模块："
-                          "圆点是这张照片，折线是各类别训练照片的平均值及 ± 标准差带（点击图例可显示或隐藏某个类别），"
+                          "圆点是这张照片，折线是各类别训练照片的平均值及 ± 标准差带"
+                          "（点击图例可隐藏某个类别；用“比较”选择类别），"
                           "虚线是所有类别的平均值。选择单个模块可用柱形查看其全部通道。拖动可放大，双击可复原。"),
     },
 })
