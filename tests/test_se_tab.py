@@ -88,3 +88,31 @@ def test_faithfulness_button(demo: gr.Blocks, result) -> None:
     sentence = _handler(demo, "faithfulness")(result)
     assert sentence.startswith("Hiding the 20 % most highlighted area") and "Measles" in sentence
     assert model_view(result).size == result.analysis.input_rgb.shape[1::-1]
+
+
+def test_checkpoint_without_profiles_says_how_to_add_them(tmp_path: Path) -> None:
+    import numpy as np
+    from app_server import LABELS, write_checkpoint
+    from PIL import Image
+
+    from senet import add_profiles, read_card
+
+    write_checkpoint(tmp_path, "converted", "se_resnet18", size=64)
+    catalog = Catalog(tmp_path, device="cpu")
+    small = app.build_demo(catalog=catalog)
+    *_, result = _handler(small, "analyze")(str(EXAMPLES[0][0]), "converted")
+    takeaway, specificity, note, _ = _handler(small, "after_analysis")(result, "paper", "light")
+    assert "python -m senet.add_profiles --checkpoint converted.safetensors" in takeaway
+    assert specificity["visible"] is False and "add_profiles" in note
+    chart, _ = _handler(small, "se_charts")(result, "SE_5_2", "all", "light")
+    assert [t["type"] for t in json.loads(chart.plot)["data"]] == ["bar"]  # no class lines that are not there
+
+    photos = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for label in LABELS[:2]:
+        (photos / label).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (70, 70, 3), dtype=np.uint8)).save(photos / label / f"{i}.png")
+    assert add_profiles.main(["--checkpoint", str(tmp_path / "converted.safetensors"), "--folder", str(photos)]) == 0
+    profiles = read_card(tmp_path / "converted.safetensors").class_profiles
+    assert set(profiles["classes"]) == set(LABELS[:2]) and profiles["classes"][LABELS[0]]["count"] == 2
