@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         app = demo if reuse else build_demo(args.checkpoints, device=args.device)
     except ValueError as error:  # e.g. --device cuda without a GPU
         raise SystemExit(f"app.py: error: {error}") from None
-    catalog: Catalog = app.catalog
+    catalog: Catalog = app.catalog  # type: ignore[attr-defined]  # set by build_demo; Blocks has no typed slot
     print(f"SENet Explorer: {len(catalog.available())} model(s) on {catalog.device_name}", flush=True)
     for entry in catalog.entries.values():
         if not entry.available:

@@ -29,12 +29,25 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import senet  # noqa: E402
-from senet.explain import _layer_module  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _median_times(variants: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, float]:
+    """Median milliseconds of each variant, run in rotating order after ``warmup`` untimed rounds."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for round_ in range(warmup + repeats):
+        order = names[round_ % len(names):] + names[:round_ % len(names)]  # rotate: no variant always goes first
+        for name in order:
+            start = time.perf_counter()
+            variants[name]()
+            if round_ >= warmup:
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_model(arch: str, args: argparse.Namespace) -> dict[str, float]:
@@ -53,7 +66,7 @@ def bench_model(arch: str, args: argparse.Namespace) -> dict[str, float]:
     x = card.transforms()(image)[None].to(device)
     if args.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    layer = _layer_module(model, next(iter(senet.cam_layers(model))))
+    layer = model.cam_layer(next(iter(model.cam_layers())))
     gates = [info.module.gate for info in senet.se_blocks(model)]
 
     def forward() -> None:
@@ -90,16 +103,7 @@ def bench_model(arch: str, args: argparse.Namespace) -> dict[str, float]:
     variants: dict[str, Callable[[], None]] = {
         "forward": forward, "forward+backward": forward_backward, "naive": naive, "ours": ours,
     }
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
-    for round_ in range(args.warmup + args.repeats):
-        order = names[round_ % len(names):] + names[:round_ % len(names)]  # rotate: no variant always goes first
-        for name in order:
-            start = time.perf_counter()
-            variants[name]()
-            if round_ >= args.warmup:
-                times[name].append((time.perf_counter() - start) * 1e3)
-    result = {name: statistics.median(values) for name, values in times.items()}
+    result = _median_times(variants, args.warmup, args.repeats)
     result["ours: forward+backward part"] = statistics.median(inner[args.warmup:])
 
     # Sanity: our map is the package's GradCAM map.

@@ -24,7 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python scripts/...` from anywhere
 
 from senet import create_model  # noqa: E402
-from senet.trainer import bare_throughput, device_name, resolve_device  # noqa: E402
+from senet.devices import device_name, resolve_device  # noqa: E402
+from senet.trainer import bare_throughput  # noqa: E402
 
 
 def one_setting(arch: str, batch: int, size: int, mode: str, device: torch.device, steps: int,

@@ -1,18 +1,27 @@
-"""SENet Explorer's library: SE-ResNet / SE-DenseNet model zoo, safe checkpoints and explanations.
+"""SENet Explorer's library: SE-ResNet / SE-DenseNet / SE-ResNeXt model zoo, safe checkpoints and explanations.
 
-Importable without Gradio.
+Importable without Gradio. Each model family lives in its own module and registers itself on import (one line
+below per family).
 """
 
 from . import densenet as _densenet  # noqa: F401  (registers the DenseNet family)
 from . import resnet as _resnet  # noqa: F401  (registers the ResNet family)
+from . import resnext as _resnext  # noqa: F401  (registers the ResNeXt family)
+from .family import FamilyModel
 from .layers import SEBlockInfo, SqueezeExcitation, se_blocks
-from .registry import create_model, list_models, register_model
+from .options import OptionError
+from .registry import create_model, display_name, list_models, model_class, model_family, register_model
 
 __all__ = [
+    "FamilyModel",
+    "OptionError",
     "SEBlockInfo",
     "SqueezeExcitation",
     "create_model",
+    "display_name",
     "list_models",
+    "model_class",
+    "model_family",
     "register_model",
     "se_blocks",
 ]

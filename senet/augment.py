@@ -33,10 +33,25 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator, device
     return torch.rand(n, generator=generator, device=device) * (high - low) + low
 
 
-def geometric(images: torch.Tensor, size: tuple[int, int], cfg: AugmentConfig, generator: torch.Generator
-              ) -> torch.Tensor:
-    """Random-resized crop + rotation + flips of a float (B, 3, H, W) batch to ``size`` in one resampling."""
-    b, device = images.shape[0], images.device
+@dataclass(frozen=True)
+class BatchDraw:
+    """The random choices that augment one (global) batch of B images, drawn before any image is touched.
+
+    Drawing first and applying later lets each process of a distributed run augment only its own rows (and their
+    mix partners) exactly as one process augments the whole batch: same numbers, same images.
+    """
+
+    theta: torch.Tensor  # (B, 2, 3) affine map output -> input: crop, rotation, flips
+    colour: torch.Tensor  # (B, 3, 3) hue / saturation matrix
+    brightness: torch.Tensor  # (B,)
+    contrast: torch.Tensor  # (B,)
+    partner: torch.Tensor | None = None  # (B,) mix partner of each row, None when the batch is not mixed
+    lam: float = 1.0  # weight of the row itself (cutmix: before the box is clipped to the image)
+    box: tuple[int, int, int, int] | None = None  # cutmix (y0, y1, x0, x1) at the output size; None: mixup
+
+
+def _draw_geometry(b: int, cfg: AugmentConfig, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(B, 2, 3) random-resized crop + rotation + flips, in the normalised coordinates of ``affine_grid``."""
     area = _uniform(b, *cfg.scale, generator, device)
     log_ratio = _uniform(b, math.log(cfg.ratio[0]), math.log(cfg.ratio[1]), generator, device)
     aspect = torch.exp(log_ratio)
@@ -48,18 +63,14 @@ def geometric(images: torch.Tensor, size: tuple[int, int], cfg: AugmentConfig, g
     flip_x = torch.where(torch.rand(b, generator=generator, device=device) < cfg.hflip, -1.0, 1.0)
     flip_y = torch.where(torch.rand(b, generator=generator, device=device) < cfg.vflip, -1.0, 1.0)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([  # input = R(angle) @ diag(half_w * flip_x, half_h * flip_y) @ output + centre
+    return torch.stack([  # input = R(angle) @ diag(half_w * flip_x, half_h * flip_y) @ output + centre
         torch.stack([cos * half_w * flip_x, -sin * half_h * flip_y, cx], 1),
         torch.stack([sin * half_w * flip_x, cos * half_h * flip_y, cy], 1),
     ], 1)
-    grid = F.affine_grid(theta, [b, 3, *size], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def colour(images: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Per-image brightness, contrast, saturation and hue jitter of a (B, 3, H, W) batch in [0, 1]."""
-    b, device = images.shape[0], images.device
-    # Hue rotation and saturation act on the chroma plane of YIQ; one 3x3 matrix per image.
+def _draw_colour(b: int, cfg: AugmentConfig, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """(B, 3, 3) hue rotation and saturation, acting on the chroma plane of YIQ."""
     to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=device)
     from_yiq = torch.linalg.inv(to_yiq)
     hue = _uniform(b, -cfg.hue, cfg.hue, generator, device) * 2 * math.pi
@@ -70,40 +81,63 @@ def colour(images: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator)
     chroma[:, 1, 2] = -sat * torch.sin(hue)
     chroma[:, 2, 1] = sat * torch.sin(hue)
     chroma[:, 2, 2] = sat * torch.cos(hue)
-    matrix = from_yiq @ chroma @ to_yiq  # (B, 3, 3)
-    out = torch.einsum("bij,bjhw->bihw", matrix, images)
-    brightness = _uniform(b, 1 - cfg.brightness, 1 + cfg.brightness, generator, device)[:, None, None, None]
-    contrast = _uniform(b, 1 - cfg.contrast, 1 + cfg.contrast, generator, device)[:, None, None, None]
-    mean = out.mean(dim=(1, 2, 3), keepdim=True)
-    out = (out - mean) * contrast + mean
-    return (out * brightness).clamp(0, 1)
+    return from_yiq @ chroma @ to_yiq
 
 
-def mix(images: torch.Tensor, targets: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup or cutmix of a batch with a shuffled copy of itself; ``targets`` are (B, K) probabilities."""
-    device = images.device
+def draw_batch(b: int, size: tuple[int, int], cfg: AugmentConfig, generator: torch.Generator,
+               device: torch.device) -> BatchDraw:
+    """Every random choice for a batch of ``b`` images augmented to ``size``, in one fixed order on ``generator``."""
+    theta = _draw_geometry(b, cfg, generator, device)
+    colour = _draw_colour(b, cfg, generator, device)
+    brightness = _uniform(b, 1 - cfg.brightness, 1 + cfg.brightness, generator, device)
+    contrast = _uniform(b, 1 - cfg.contrast, 1 + cfg.contrast, generator, device)
+    draw = BatchDraw(theta, colour, brightness, contrast)
     if cfg.mix_prob <= 0 or torch.rand(1, generator=generator, device=device).item() >= cfg.mix_prob:
-        return images, targets
-    perm = torch.randperm(images.shape[0], generator=generator, device=device)
+        return draw
+    partner = torch.randperm(b, generator=generator, device=device)
     use_cutmix = torch.rand(1, generator=generator, device=device).item() < 0.5
     alpha = cfg.cutmix_alpha if use_cutmix else cfg.mixup_alpha
     # Beta(alpha, alpha) from two Gammas, drawn on the seeded generator for determinism.
     gammas = torch._standard_gamma(torch.full((2,), alpha, device=device), generator=generator)
     lam = float(gammas[0] / gammas.sum())
+    box = None
     if use_cutmix:
-        h, w = images.shape[2:]
+        h, w = size
         cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
         cy = int(torch.randint(h, (1,), generator=generator, device=device))
         cx = int(torch.randint(w, (1,), generator=generator, device=device))
-        y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
-        x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
+        box = (max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h), max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w))
+    return BatchDraw(theta, colour, brightness, contrast, partner, lam, box)
+
+
+def geometric(images: torch.Tensor, size: tuple[int, int], theta: torch.Tensor) -> torch.Tensor:
+    """Crop + rotation + flips of a float (B, 3, H, W) batch to ``size`` in one resampling."""
+    grid = F.affine_grid(theta, [images.shape[0], 3, *size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def colour(images: torch.Tensor, matrix: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor
+           ) -> torch.Tensor:
+    """Per-image colour matrix, contrast and brightness of a (B, 3, H, W) batch in [0, 1]."""
+    out = torch.einsum("bij,bjhw->bihw", matrix, images)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - mean) * contrast[:, None, None, None] + mean
+    return (out * brightness[:, None, None, None]).clamp(0, 1)
+
+
+def mix(images: torch.Tensor, targets: torch.Tensor, partners: torch.Tensor, partner_targets: torch.Tensor,
+        draw: BatchDraw) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup or cutmix of rows with their partners (already augmented); ``targets`` are (B, K) probabilities."""
+    lam = draw.lam
+    if draw.box is not None:
+        y0, y1, x0, x1 = draw.box
+        h, w = images.shape[2:]
         images = images.clone()
-        images[:, :, y0:y1, x0:x1] = images[perm, :, y0:y1, x0:x1]
+        images[:, :, y0:y1, x0:x1] = partners[:, :, y0:y1, x0:x1]
         lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
     else:
-        images = lam * images + (1 - lam) * images[perm]
-    return images, lam * targets + (1 - lam) * targets[perm]
+        images = lam * images + (1 - lam) * partners
+    return images, lam * targets + (1 - lam) * partner_targets
 
 
 def normalize(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
@@ -112,15 +146,35 @@ def normalize(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, .
     return (images - m) / s
 
 
+def augment_rows(
+    images: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, num_classes: int, size: tuple[int, int],
+    draw: BatchDraw, mean: tuple[float, ...], std: tuple[float, ...], *, label_smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``rows`` of a drawn batch: uint8 (B, 3, H, W) + int labels -> normalised float rows and soft targets.
+
+    Only the asked rows and their mix partners are resampled, so a process that owns B / N rows of a global batch
+    does about B / N images' work (twice that when the batch is mixed) and gets exactly what one process gets.
+    """
+    needed = rows if draw.partner is None else torch.unique(torch.cat([rows, draw.partner[rows]]))
+    x = images[needed].float().div_(255)
+    x = colour(geometric(x, size, draw.theta[needed]), draw.colour[needed], draw.brightness[needed],
+               draw.contrast[needed])
+    targets = F.one_hot(labels[needed], num_classes).float()
+    if label_smoothing:
+        targets = targets * (1 - label_smoothing) + label_smoothing / num_classes
+    if draw.partner is not None:
+        position = torch.full((len(labels),), -1, dtype=torch.long, device=needed.device)
+        position[needed] = torch.arange(len(needed), device=needed.device)
+        own, other = position[rows], position[draw.partner[rows]]
+        x, targets = mix(x[own], targets[own], x[other], targets[other], draw)
+    return normalize(x, mean, std), targets
+
+
 def augment_batch(
     images: torch.Tensor, labels: torch.Tensor, num_classes: int, size: tuple[int, int], cfg: AugmentConfig,
     mean: tuple[float, ...], std: tuple[float, ...], generator: torch.Generator, *, label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (B, 3, H, W) + int labels -> normalised float batch at ``size`` and (B, K) soft targets."""
-    x = images.float().div_(255)
-    x = colour(geometric(x, size, cfg, generator), cfg, generator)
-    targets = F.one_hot(labels, num_classes).float()
-    if label_smoothing:
-        targets = targets * (1 - label_smoothing) + label_smoothing / num_classes
-    x, targets = mix(x, targets, cfg, generator)
-    return normalize(x, mean, std), targets
+    draw = draw_batch(images.shape[0], size, cfg, generator, images.device)
+    rows = torch.arange(images.shape[0], device=images.device)
+    return augment_rows(images, labels, rows, num_classes, size, draw, mean, std, label_smoothing=label_smoothing)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ class ModelCard:
     """
 
     arch: str
-    labels: tuple[str, ...]
+    labels: Sequence[str]  # stored as a tuple
     model_args: Mapping[str, Any] = field(default_factory=dict)
     title: str = ""
     description: str = ""

@@ -9,7 +9,6 @@ looked up in the discovered list, never joined onto a path.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -22,13 +21,13 @@ from safetensors import safe_open
 from torch import nn
 
 from .card import ModelCard
-from .checkpoint import CARD_SUFFIX, WEIGHTS_SUFFIX, CheckpointError, load_checkpoint, read_card
+from .checkpoint import CARD_SUFFIX, WEIGHTS_SUFFIX, CheckpointError, is_pickle, load_checkpoint, read_card
+from .devices import device_name, resolve_device
+from .registry import display_name, model_class
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_DIR = "SENET_CHECKPOINTS"
 PICKLE_SUFFIXES = (".pth", ".pt", ".pkl", ".ckpt", ".bin")
-_ARCH = re.compile(r"^(se_)?(resnet|densenet)(\d+)$")
-_FAMILY = {"resnet": "ResNet", "densenet": "DenseNet"}
 
 
 class UnknownModel(LookupError):
@@ -56,21 +55,11 @@ class Entry:
     card: ModelCard | None = None
     error: str | None = None
     load_ms: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # serialises use of the model
     load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one load at a time
 
     @property
     def available(self) -> bool:
         return self.error is None and self.card is not None
-
-
-def arch_display_name(arch: str) -> str:
-    """``se_resnet18`` -> ``SE-ResNet-18``, ``densenet121`` -> ``DenseNet-121``; other names pass through."""
-    match = _ARCH.match(arch)
-    if match is None:
-        return arch
-    prefix = "SE-" if match.group(1) else ""
-    return f"{prefix}{_FAMILY[match.group(2)]}-{match.group(3)}"
 
 
 def dataset_display_name(data: Mapping[str, Any]) -> str:
@@ -115,7 +104,7 @@ def headline_accuracy(metrics: Mapping[str, Any]) -> float | None:
 
 def card_display_name(card: ModelCard) -> str:
     """E.g. ``SE-ResNet-18 · MSLD v2 · 6 classes · 74 % acc``, built from the card alone."""
-    parts = [arch_display_name(card.arch)]
+    parts = [display_name(card.arch)]
     dataset = dataset_display_name(card.data)
     if dataset:
         parts.append(dataset)
@@ -127,43 +116,19 @@ def card_display_name(card: ModelCard) -> str:
     return " · ".join(parts)
 
 
-def resolve_device(choice: str = "auto") -> torch.device:
-    """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``; asking for a missing GPU is an error."""
-    choice = (choice or "auto").lower()
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cpu":
-        return torch.device("cpu")
-    if choice.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
-        return torch.device(choice)
-    raise ValueError(f"unknown device {choice!r}; use auto, cpu or cuda")
-
-
-def device_display_name(device: torch.device) -> str:
-    """``NVIDIA H100 80GB HBM3 (CUDA)`` or ``CPU (2 threads)``."""
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    threads = torch.get_num_threads()
-    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
-
-
 def _check_header(weights: Path, card: ModelCard) -> None:
     """Catch corrupted files and label / head mismatches from the safetensors header alone (no tensor is read)."""
-    with weights.open("rb") as handle:
-        head = handle.read(2)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    if is_pickle(weights):
         raise CheckpointError(f"{weights.name} is a pickle / torch.save file, which is never loaded here")
     try:
         with safe_open(str(weights), framework="pt") as reader:
             shapes = {key: reader.get_slice(key).get_shape() for key in reader.keys()}
     except Exception as error:  # safetensors raises its own error types and OSError on broken files
         raise CheckpointError(f"{weights.name} is corrupted or not a safetensors file ({error})") from None
-    for key in ("fc.weight", "classifier.weight"):
-        if key in shapes and shapes[key] and shapes[key][0] != card.num_classes:
-            raise CheckpointError(f"{weights.name}: the card lists {card.num_classes} labels but the head {key} "
-                                  f"has {shapes[key][0]} outputs")
+    key = f"{model_class(card.arch).classifier_name}.weight"
+    if shapes.get(key) and shapes[key][0] != card.num_classes:
+        raise CheckpointError(f"{weights.name}: the card lists {card.num_classes} labels but the head {key} "
+                              f"has {shapes[key][0]} outputs")
 
 
 class Catalog:
@@ -182,7 +147,7 @@ class Catalog:
 
     @property
     def device_name(self) -> str:
-        return device_display_name(self.device)
+        return device_name(self.device)
 
     def _relative(self, message: str) -> str:
         # Reasons are shown to visitors: no absolute server paths in them.

@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .card import ModelCard
+from .family import as_family
 from .registry import create_model, list_models
 
 WEIGHTS_SUFFIX = ".safetensors"
@@ -28,6 +29,16 @@ def card_path(path: str | Path) -> Path:
 
 def weights_path(path: str | Path) -> Path:
     return Path(path).with_suffix(WEIGHTS_SUFFIX)
+
+
+def is_pickle(path: str | Path) -> bool:
+    """Whether the file starts like a pickle or a ``torch.save`` zip archive (read from its first bytes only).
+
+    Such files are never loaded here: unpickling can run code.
+    """
+    with Path(path).open("rb") as handle:
+        head = handle.read(2)
+    return head[:2] == b"PK" or head[:1] == b"\x80"
 
 
 def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path, *, half: bool = False) -> Path:
@@ -79,9 +90,7 @@ def read_card(path: str | Path) -> ModelCard:
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"weights file {path} not found")
-    with path.open("rb") as handle:
-        head = handle.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    if is_pickle(path):
         raise CheckpointError(f"{path} is a pickle / torch.save file, which is never loaded here (it can run code). "
                               "Convert it with: python -m senet.convert FILE.pth --arch ARCH --labels A B ...")
     try:
@@ -122,11 +131,10 @@ def _check_state(model: nn.Module, state: dict[str, torch.Tensor], card: ModelCa
             f"{path} does not match {card.arch}: {len(missing)} missing keys {missing[:5]}, "
             f"{len(unexpected)} unexpected keys {unexpected[:5]}. Is the card's arch right? "
             "Seed-code state dicts must go through python -m senet.convert first.")
-    head = [key for key in expected if key.endswith(("fc.weight", "classifier.weight")) and key.count(".") == 1]
-    for key in head:
-        if state[key].shape[0] != card.num_classes:
-            raise CheckpointError(f"{path}: the card lists {card.num_classes} labels but the head {key} has "
-                                  f"{state[key].shape[0]} outputs; fix the card's labels")
+    key = f"{as_family(model).classifier_name}.weight"
+    if key in state and state[key].shape[0] != card.num_classes:
+        raise CheckpointError(f"{path}: the card lists {card.num_classes} labels but the head {key} has "
+                              f"{state[key].shape[0]} outputs; fix the card's labels")
     wrong = [f"{key}: file {tuple(state[key].shape)} vs model {tuple(expected[key].shape)}"
              for key in expected if state[key].shape != expected[key].shape]
     if wrong:

@@ -19,14 +19,21 @@ from typing import Any
 
 from .card import ModelCard
 from .checkpoint import read_card, weights_path
-from .metrics import summarize_folds
+from .metrics import summarize_folds, vs_rest_key
 from .provenance import command_line
 from .run_outputs import write_card_outputs
 
-CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "monkeypox_vs_rest.accuracy",
-           "monkeypox_vs_rest.sensitivity", "monkeypox_vs_rest.specificity", "monkeypox_vs_rest.roc_auc")
+CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro")
+VS_REST_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc")  # of the card's positive class vs. the rest
 # What must be equal across the folds of one cross-validation (commands, timings and metrics may differ).
 SAME_RECIPE = ("arch", "labels", "model_args", "input_size", "resize_ratio", "mean", "std")
+
+
+def cv_keys(positive: str | None) -> tuple[str, ...]:
+    """The metrics summarised over folds: ``CV_KEYS``, and the positive class's one-vs-rest ones when it has one."""
+    if not positive:
+        return CV_KEYS
+    return CV_KEYS + tuple(f"{vs_rest_key(positive)}.{key}" for key in VS_REST_KEYS)
 
 
 def fold_path(stem: Path, fold: int) -> Path:
@@ -56,7 +63,8 @@ def merge_folds(stem: Path, *, ship_fold: int | None = None, command: str = "") 
 
     STEM gets the weights of ``ship_fold`` (default: the lowest fold; the app's examples come from fold 1's
     Test part, which only a fold-1 model has never trained on) and its card, plus ``metrics.cv``: mean, std
-    and per-fold values of ``CV_KEYS``, which folds ran, and ``incomplete`` when folds of the dataset are missing.
+    and per-fold values of ``cv_keys`` (for the card's positive class), which folds ran, and ``incomplete``
+    when folds of the dataset are missing.
 
     Raises:
         ValueError: no fold checkpoints, the ship fold is missing, or the folds were trained differently.
@@ -74,7 +82,8 @@ def merge_folds(stem: Path, *, ship_fold: int | None = None, command: str = "") 
         if differing:
             raise ValueError(f"fold {fold} was trained differently from fold {ship_fold} ({', '.join(differing)}): "
                              "merge only folds of one recipe")
-    summary = summarize_folds([cards[fold].metrics["test"] for fold in folds], CV_KEYS)
+    keys = cv_keys(cards[ship_fold].data.get("positive"))
+    summary = summarize_folds([cards[fold].metrics["test"] for fold in folds], keys)
     summary["fold_ids"] = list(folds)
     summary["commands"] = sorted({card.training.get("command", "") for card in cards.values()} - {""})
     available = cards[ship_fold].data.get("official_folds")

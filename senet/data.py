@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .card import ModelCard
+from .image_io import IMAGE_SUFFIXES
 from .preprocess import to_rgb
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SPLITS = ("Train", "Valid", "Test")
 OTHERS = "Others"  # the negative class name of "--positive X" datasets (as in MSLD v1)
 
@@ -122,6 +123,14 @@ def binarize(splits: Splits, positive: str) -> Splits:
                   f"{splits.source}, {positive} vs. rest")
 
 
+def binarized_positive(labels: Sequence[str], positive: str | None) -> str | None:
+    """``positive`` when ``labels`` are those :func:`binarize` makes for it (``[Others, positive]``), else None.
+
+    A card's ``data.positive`` names its class of interest; only these labels mean the data itself was binarised.
+    """
+    return positive if positive and list(labels) == [OTHERS, positive] else None
+
+
 def open_rgb(path: Path) -> Image.Image:
     with Image.open(path) as image:
         image.load()
@@ -140,6 +149,14 @@ def decode_resized(paths: Sequence[Path], size: tuple[int, int], *, workers: int
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         arrays = list(pool.map(one, paths))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def eval_tensor(paths: Sequence[Path], card: ModelCard) -> torch.Tensor:
+    """Images preprocessed exactly as at inference (``card.transforms()``): (N, 3, H, W) float."""
+    transform = card.transforms()
+    if not paths:
+        return torch.empty((0, 3, *card.input_size))
+    return torch.stack([transform(open_rgb(p)) for p in paths])
 
 
 def label_indices(samples: Sequence[Sample], labels: Sequence[str]) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
 from torch import nn
 
+from .family import FamilyModel
 from .layers import SqueezeExcitation
 from .registry import register_model
 
@@ -78,11 +79,15 @@ class DenseLayer(nn.Module):
 class DenseBlock(nn.ModuleDict):
     """``num_layers`` dense layers; each sees the concatenation of the block input and all earlier outputs."""
 
-    def __init__(self, num_layers: int, in_channels: int, **layer_args: object) -> None:
+    def __init__(
+        self, num_layers: int, in_channels: int, *, growth_rate: int, bn_size: int, drop_rate: float,
+        se_reduction: int | None, memory_efficient: bool,
+    ) -> None:
         super().__init__()
-        growth_rate = int(layer_args["growth_rate"])  # type: ignore[call-overload]
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(in_channels + i * growth_rate, **layer_args))  # type: ignore[arg-type]
+            self.add_module(f"denselayer{i + 1}", DenseLayer(
+                in_channels + i * growth_rate, growth_rate=growth_rate, bn_size=bn_size, drop_rate=drop_rate,
+                se_reduction=se_reduction, memory_efficient=memory_efficient))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
@@ -103,8 +108,16 @@ class Transition(nn.Sequential):
         ))
 
 
-class DenseNet(nn.Module):
-    """DenseNet-BC / SE-DenseNet. ``se_reduction=None`` gives the plain network."""
+class DenseNet(FamilyModel):
+    """DenseNet-BC / SE-DenseNet. ``se_reduction=None`` gives the plain network.
+
+    Stages 2-5 of the SE paper are dense blocks 1-4; the SE block of ``denseblock<s>.denselayer<l>`` is
+    ``SE_<s+1>_<l>``.
+    """
+
+    family = "densenet"
+    family_display = "DenseNet"
+    classifier_name = "classifier"
 
     def __init__(
         self, *, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16), num_init_features: int = 64,
@@ -152,6 +165,27 @@ class DenseNet(nn.Module):
             elif isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
 
+    def cam_layers(self) -> dict[str, str]:
+        """``features`` (after ``norm5``: what the classifier sees; the default), then ``denseblock4`` .. 1."""
+        choices = {"features": "output of features (after norm5): what the classifier sees; default"}
+        for path in reversed(self.stage_names()):
+            name = path.removeprefix("features.")
+            choices[name] = f"{path}: output of dense block {name.removeprefix('denseblock')}"
+        return choices
+
+    def _cam_layer_path(self, key: str) -> str:
+        return key if key == "features" else f"features.{key}"
+
+    def se_block_position(self, path: str) -> tuple[int, int] | None:
+        parts = path.split(".")  # features.denseblock<s>.denselayer<l>.se
+        if len(parts) != 4 or parts[3] != "se" or f"features.{parts[1]}" not in self.stage_names():
+            return None
+        layer = parts[2].removeprefix("denselayer")
+        return (int(parts[1].removeprefix("denseblock")) + 1, int(layer)) if layer.isdigit() else None
+
+    def stage_names(self) -> list[str]:
+        return [f"features.{name}" for name, _ in self.features.named_children() if name.startswith("denseblock")]
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) image batch -> (B, C, h, w) output of ``features`` (after ``norm5``)."""
         return self.features(x)
@@ -165,16 +199,23 @@ class DenseNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_CONFIGS: dict[str, dict[str, object]] = {
-    "121": dict(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64),
-    "169": dict(growth_rate=32, block_config=(6, 12, 32, 32), num_init_features=64),
-    "201": dict(growth_rate=32, block_config=(6, 12, 48, 32), num_init_features=64),
-    "161": dict(growth_rate=48, block_config=(6, 12, 36, 24), num_init_features=96),
+# depth -> (growth rate, layers per dense block, stem channels)
+_CONFIGS: dict[str, tuple[int, tuple[int, int, int, int], int]] = {
+    "121": (32, (6, 12, 24, 16), 64),
+    "169": (32, (6, 12, 32, 32), 64),
+    "201": (32, (6, 12, 48, 32), 64),
+    "161": (48, (6, 12, 36, 24), 96),
 }
 
 
-def _densenet(depth: str, se_reduction: int | None, **kwargs: object) -> DenseNet:
-    return DenseNet(**_CONFIGS[depth], se_reduction=se_reduction, **kwargs)  # type: ignore[arg-type]
+def _densenet(
+    depth: str, se_reduction: int | None, *, num_classes: int, memory_efficient: bool, small_inputs: bool,
+    drop_rate: float,
+) -> DenseNet:
+    growth_rate, block_config, num_init_features = _CONFIGS[depth]
+    return DenseNet(growth_rate=growth_rate, block_config=block_config, num_init_features=num_init_features,
+                    se_reduction=se_reduction, num_classes=num_classes, memory_efficient=memory_efficient,
+                    small_inputs=small_inputs, drop_rate=drop_rate)
 
 
 @register_model
@@ -234,4 +275,12 @@ def densenet201(
     *, num_classes: int = 1000, memory_efficient: bool = False, small_inputs: bool = False, drop_rate: float = 0.0
 ) -> DenseNet:
     return _densenet("201", None, num_classes=num_classes, memory_efficient=memory_efficient,
+                     small_inputs=small_inputs, drop_rate=drop_rate)
+
+
+@register_model
+def densenet161(
+    *, num_classes: int = 1000, memory_efficient: bool = False, small_inputs: bool = False, drop_rate: float = 0.0
+) -> DenseNet:
+    return _densenet("161", None, num_classes=num_classes, memory_efficient=memory_efficient,
                      small_inputs=small_inputs, drop_rate=drop_rate)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import load_checkpoint
-from .data import binarize, label_indices, load_splits
+from .data import binarize, binarized_positive, eval_tensor, label_indices, load_splits
+from .devices import DeviceError, resolve_device
 from .metrics import evaluation_metrics
-from .train import eval_tensor
-from .trainer import predict, resolve_device
+from .trainer import predict
 
 
 def evaluate(checkpoint: Path, data: Path, *, fold: int | None = None, split: str = "test", device: str = "auto",
@@ -22,13 +22,15 @@ def evaluate(checkpoint: Path, data: Path, *, fold: int | None = None, split: st
     """Metrics of ``checkpoint`` on one split of ``data``, preprocessed with the card's own transforms."""
     model, card = load_checkpoint(checkpoint, device=resolve_device(device))
     splits = load_splits(data, fold=fold, seed=seed)
-    if card.data.get("positive"):
-        splits = binarize(splits, card.data["positive"])
+    positive = card.data.get("positive")
+    binary = binarized_positive(card.labels, positive)
+    if binary:  # a "--positive X" model: X vs. everything else
+        splits = binarize(splits, binary)
     samples = {"train": splits.train, "valid": splits.valid, "test": splits.test}[split]
     images = eval_tensor([s.path for s in samples], card)
     targets = label_indices(samples, list(card.labels)).numpy()
     probs = predict(model, images).numpy()
-    return evaluation_metrics(probs, targets, list(card.labels))
+    return evaluation_metrics(probs, targets, list(card.labels), positive=positive)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=["train", "valid", "test"], default="test")
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-    print(json.dumps(evaluate(args.checkpoint, args.data, fold=args.fold, split=args.split, device=args.device),
-                     indent=1))
+    try:
+        metrics = evaluate(args.checkpoint, args.data, fold=args.fold, split=args.split, device=args.device)
+    except DeviceError as error:
+        raise SystemExit(f"senet.evaluate: {error}") from None
+    print(json.dumps(metrics, indent=1))
     return 0
 
 

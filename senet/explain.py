@@ -28,8 +28,10 @@ from PIL import Image
 from torch import nn
 
 from .card import ModelCard
+from .family import as_family
 from .hooks import ExcitationRecorder, LayerRecorder, model_lock, preserved_state
 from .layers import SEBlockInfo, se_blocks
+from .options import OptionError, unknown
 
 Progress = Callable[[float], None]
 
@@ -86,23 +88,12 @@ class Analysis:
 
 
 def cam_layers(model: nn.Module) -> dict[str, str]:
-    """CAM layer choices for ``model``: key -> description, the default first.
+    """CAM layer choices for ``model``: key -> description, the default first (the model's family says which).
 
-    SE-ResNet: ``layer4`` .. ``layer1`` (the last block of each stage, ``layer4[-1]`` is the default).
-    SE-DenseNet: ``features`` (the output of ``features``, after ``norm5``: the default), ``denseblock4`` ..
-    ``denseblock1``.
+    Raises:
+        ValueError: ``model`` is not a model of a registered family.
     """
-    if _is_resnet(model):
-        stages = {4: "deepest, coarsest; default", 3: "stage 4", 2: "stage 3", 1: "stage 2, finest"}
-        return {f"layer{i}": f"layer{i}[-1]: last block of layer{i} ({note})" for i, note in stages.items()}
-    if _is_densenet(model):
-        choices = {"features": "output of features (after norm5): what the classifier sees; default"}
-        blocks = sorted((name for name, _ in model.features.named_children() if name.startswith("denseblock")),
-                        key=lambda name: -int(name.removeprefix("denseblock")))
-        for name in blocks:
-            choices[name] = f"features.{name}: output of dense block {name.removeprefix('denseblock')}"
-        return choices
-    raise ValueError(f"no CAM layers known for {type(model).__name__}: expected an SE-ResNet or SE-DenseNet")
+    return as_family(model).cam_layers()
 
 
 def analyze(
@@ -127,14 +118,17 @@ def analyze(
         progress: called with the fraction done (0 to 1); the slow methods call it after each batch.
 
     Returns:
-        The analysis; safe to call from several threads at once (calls on one model are serialised).
+        The analysis; safe to call from several threads at once (calls on one model are serialised by
+        ``hooks.model_lock``: callers need no lock of their own).
+
+    Raises:
+        OptionError: an unknown method, target or layer (the message is a sentence for people).
     """
     start = time.perf_counter()
     spec = _cam_method(method)
-    layers = cam_layers(model)
-    layer = next(iter(layers)) if layer is None else layer
-    if layer not in layers:
-        raise ValueError(f"unknown CAM layer {layer!r} for this model; choose one of {list(layers)}")
+    family = as_family(model)
+    layer = next(iter(family.cam_layers())) if layer is None else layer
+    module = family.cam_layer(layer)  # OptionError for a layer this model does not have
     target_index = None if target is None else _target_index(card, target)
     _report(progress, 0.0)
 
@@ -145,7 +139,6 @@ def analyze(
             locked = time.perf_counter()  # waiting for another thread's analysis is not forward/backward time
             parameter = next(model.parameters())
             batch = _to_model(batch, model, parameter)
-            module = _layer_module(model, layer)
             found = _one_pass(model, batch, module, spec.uses_gradients, target_index, card.num_classes)
             fb_done = time.perf_counter()
             cam = _compute_cam(spec, model, module, batch, found.index, found.activations, found.grads, progress)
@@ -183,10 +176,17 @@ def channel_map(model: nn.Module, card: ModelCard, image: Image.Image, block: st
 
     Returns:
         (H, W) float32 in [0, 1] at the model input size (min-max scaled; all zero for a constant map).
+
+    Raises:
+        OptionError: an unknown block or a channel out of range.
     """
     info = _find_block(model, block)
+    try:
+        channel = -1 if isinstance(channel, bool) else operator.index(channel)
+    except TypeError:
+        channel = -1
     if not 0 <= channel < info.channels:
-        raise ValueError(f"{info.name} has {info.channels} channels, got channel {channel}")
+        raise OptionError(f"SE block {info.name} has channels 0 to {info.channels - 1}; choose one of those.")
     with torch.inference_mode(False):
         batch, _ = _preprocess(card, image)
         with model_lock(model), preserved_state(model), LayerRecorder(info.module) as caught, torch.no_grad():
@@ -210,40 +210,23 @@ def strongest_channels(excitation: np.ndarray, k: int) -> list[int]:
 # --- internals ---------------------------------------------------------------------------------------------
 
 
-def _is_resnet(model: nn.Module) -> bool:
-    return all(isinstance(getattr(model, f"layer{i}", None), nn.Sequential) for i in range(1, 5))
-
-
-def _is_densenet(model: nn.Module) -> bool:
-    features = getattr(model, "features", None)
-    return isinstance(features, nn.Sequential) and hasattr(features, "denseblock1")
-
-
-def _layer_module(model: nn.Module, key: str) -> nn.Module:
-    if _is_resnet(model):
-        return getattr(model, key)[-1]
-    if key == "features":
-        return model.features
-    return getattr(model.features, key)
-
-
 def _cam_method(key: str) -> CamMethod:
     try:
         return CAM_METHODS[key]
-    except KeyError:
-        raise ValueError(f"unknown CAM method {key!r}; choose one of {list(CAM_METHODS)}") from None
+    except (KeyError, TypeError):  # TypeError: an unhashable value from a client
+        raise unknown("CAM method", key, CAM_METHODS, of_model=False) from None
 
 
 def _target_index(card: ModelCard, target: str | int) -> int:
     if isinstance(target, str):
         if target not in card.labels:
-            raise ValueError(f"unknown target {target!r}; labels are {list(card.labels)}")
+            raise unknown("class", target, card.labels)
         return card.labels.index(target)
     if isinstance(target, bool):
         raise TypeError("target must be a label name or a class index, not a bool")
     index = operator.index(target)
     if not 0 <= index < card.num_classes:
-        raise ValueError(f"target index {index} out of range 0..{card.num_classes - 1}")
+        raise OptionError(f"This model has classes 0 to {card.num_classes - 1}; there is no class {index}.")
     return index
 
 
@@ -251,7 +234,7 @@ def _find_block(model: nn.Module, block: str) -> SEBlockInfo:
     for info in se_blocks(model):
         if block in (info.name, info.path):
             return info
-    raise ValueError(f"no SE block {block!r} in this model")
+    raise unknown("SE block", block, [info.name for info in se_blocks(model)])
 
 
 def _preprocess(card: ModelCard, image: Image.Image) -> tuple[torch.Tensor, np.ndarray]:

@@ -31,10 +31,11 @@ def colorize(heat: np.ndarray) -> np.ndarray:
 def resize_heat(heat: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a (H, W) float map to ``size`` = (width, height), as PIL counts sizes."""
     heat = np.asarray(heat, dtype=np.float32)
-    if heat.shape[::-1] == tuple(size):
+    width, height = size
+    if heat.shape == (height, width):
         return heat
     source = Image.fromarray(np.ascontiguousarray(np.nan_to_num(heat)))  # mode "F": no 8-bit banding
-    resized = source.resize(tuple(size), Image.Resampling.BILINEAR)
+    resized = source.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.float32)
 
 

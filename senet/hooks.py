@@ -109,7 +109,11 @@ _LOCKS_GUARD = threading.Lock()
 
 
 def model_lock(model: nn.Module) -> threading.RLock:
-    """The lock that serialises hook-using work on ``model`` (one per model, freed with it)."""
+    """The one lock that serialises hook-using work on ``model`` (one per model, freed with it).
+
+    ``analyze``, ``channel_map`` and ``class_profiles`` take it themselves, so callers (the app included) need no
+    lock of their own; it is re-entrant, so a caller may also hold it around several calls.
+    """
     with _LOCKS_GUARD:
         lock = _LOCKS.get(model)
         if lock is None:

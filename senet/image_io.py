@@ -26,6 +26,9 @@ from .preprocess import to_rgb
 # from uploads. MPO is how Pillow opens many camera / phone JPEGs.
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP", "AVIF")
 FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+# File-name suffixes of those formats, for listing image folders (datasets, examples). Uploads are recognised
+# from their content instead. AVIF is left out: Pillow reads it only with an optional plugin.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 _JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at these reductions for free (Image.draft)
 
 

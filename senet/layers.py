@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .family import as_family
 
 
 class SqueezeExcitation(nn.Module):
@@ -42,27 +43,22 @@ class SEBlockInfo:
     module: SqueezeExcitation
 
 
-_RESNET_PATH = re.compile(r"^layer(\d+)\.(\d+)\.se$")
-_DENSENET_PATH = re.compile(r"^features\.denseblock(\d+)\.denselayer(\d+)\.se$")
-
-
 def se_blocks(model: nn.Module) -> list[SEBlockInfo]:
-    """Every SE block of ``model`` in network (forward) order, with the SE paper's names.
+    """Every SE block of ``model`` in network (forward) order, with the SE paper's names (``SE_<stage>_<block>``).
 
-    SE-ResNet: ``layer<s>.<b>.se`` is ``SE_<s+1>_<b+1>`` (stages 2-5 = layer1-4, as in the paper).
-    SE-DenseNet: ``denseblock<s>.denselayer<l>.se`` is ``SE_<s+1>_<l>`` (dense blocks 1-4 = stages 2-5).
+    The model's family names them (``se_block_position``); a plain model has none.
+
+    Raises:
+        ValueError: ``model`` is not a family model, or holds an SE block where its family puts none.
     """
+    family = as_family(model)
     found: list[SEBlockInfo] = []
     for path, module in model.named_modules():
         if not isinstance(module, SqueezeExcitation):
             continue
-        match = _RESNET_PATH.match(path)
-        if match:
-            stage, index = int(match.group(1)) + 1, int(match.group(2)) + 1
-        else:
-            match = _DENSENET_PATH.match(path)
-            if match is None:
-                raise ValueError(f"SE block at unexpected path {path!r}: cannot name it")
-            stage, index = int(match.group(1)) + 1, int(match.group(2))
+        position = family.se_block_position(path)
+        if position is None:
+            raise ValueError(f"SE block at unexpected path {path!r}: {type(model).__name__} cannot name it")
+        stage, index = position
         found.append(SEBlockInfo(path, f"SE_{stage}_{index}", stage, index, module.fc2.out_features, module))
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,12 +80,18 @@ def one_vs_rest_metrics(probabilities: np.ndarray, targets: np.ndarray, labels: 
     }
 
 
-def evaluation_metrics(probabilities: np.ndarray, targets: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+def vs_rest_key(positive: str) -> str:
+    """Where the metrics keep ``positive`` vs. the rest: ``Monkeypox`` -> ``monkeypox_vs_rest``."""
+    return re.sub(r"\W+", "_", positive.lower()).strip("_") + "_vs_rest"
+
+
+def evaluation_metrics(probabilities: np.ndarray, targets: np.ndarray, labels: Sequence[str],
+                       positive: str | None = None) -> dict[str, Any]:
     """What training puts in a card's Test metrics and ``senet.evaluate`` prints: ``classification_metrics``,
-    plus Monkeypox vs. rest read off a multi-class model that has a Monkeypox class."""
+    plus ``positive`` (the card's ``data.positive``, e.g. MSLD's Monkeypox) vs. rest read off a multi-class model."""
     metrics = classification_metrics(probabilities, targets, labels)
-    if "Monkeypox" in labels and len(labels) > 2:
-        metrics["monkeypox_vs_rest"] = one_vs_rest_metrics(probabilities, targets, labels, "Monkeypox")
+    if positive is not None and positive in labels and len(labels) > 2:
+        metrics[vs_rest_key(positive)] = one_vs_rest_metrics(probabilities, targets, labels, positive)
     return metrics
 
 

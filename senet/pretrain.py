@@ -7,7 +7,10 @@ to report accuracy. The output is an ordinary checkpoint of ours whose card reco
 
 A long pretraining can be spread over several runs (the lent GPU takes 10-minute commands): ``--stop-after
 SECONDS`` writes the checkpoint after the epoch that passes SECONDS, and the same command with ``--resume
-OUT.safetensors`` goes on from that epoch with the same learning-rate schedule (optimizer moments restart).
+OUT.safetensors`` goes on from that epoch with the same learning-rate schedule (optimizer moments restart),
+also with another number of torchrun processes (the schedule and data order do not depend on it):
+
+    torchrun --nproc_per_node 4 -m senet.pretrain --data ... --batch-size 256 --out runs/NAME   # 64 per GPU
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from .augment import AugmentConfig, normalize
 from .card import ModelCard
 from .checkpoint import load_checkpoint
 from .data import Sample, decode_resized, label_indices, list_image_folder, random_splits
-from .provenance import command_line, describe_dataset
+from .devices import DeviceError, device_name
+from .distributed import main_only, per_process_batch, requested_world_size, run_command, start, stop
+from .provenance import describe_dataset
 from .registry import create_model, list_models
 from .run_outputs import write_outputs
-from .trainer import TrainConfig, device_name, fit, predict, resolve_device, seed_everything
+from .trainer import TrainConfig, fit, predict, seed_everything
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,11 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="se_resnet18", choices=list_models())
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--img-size", type=int, default=112)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="the global batch (under torchrun: batch / N each)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--warmup-epochs", type=int, default=2)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (under torchrun: each process "
+                   "takes the GPU of its LOCAL_RANK)")
+    p.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over the global batch")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--workers", type=int, default=16)
@@ -77,17 +84,22 @@ def main(argv: list[str] | None = None) -> int:
         samples += [Sample(s.path, f"{root.name}/{s.label}") for s in list_image_folder(root)]
     splits = random_splits(samples, valid=0.05, test=0.0, seed=args.seed)
     labels = splits.labels
-    device = resolve_device(args.device)
+    try:
+        per_process_batch(args.batch_size, requested_world_size())  # before waiting for the other processes
+        dist, device = start(args.device, sync_bn=args.sync_bn)
+    except (DeviceError, ValueError) as error:
+        raise SystemExit(f"senet.pretrain: {error}") from None
+    say = main_only(print, dist)
     store = round(args.img_size * 8 / 7)
     t0 = time.perf_counter()
     train_x = decode_resized([s.path for s in splits.train], (store, store), workers=args.workers)
     hold_x = decode_resized([s.path for s in splits.valid], (args.img_size, args.img_size), workers=args.workers)
-    print(f"decoded {len(train_x)} + {len(hold_x)} images ({len(labels)} classes) in {time.perf_counter() - t0:.1f}s")
-    card = ModelCard(arch=args.arch, labels=labels, input_size=(args.img_size, args.img_size))
+    say(f"decoded {len(train_x)} + {len(hold_x)} images ({len(labels)} classes) in {time.perf_counter() - t0:.1f}s")
+    card = ModelCard(arch=args.arch, labels=tuple(labels), input_size=(args.img_size, args.img_size))
     hold = normalize(hold_x.float() / 255, card.mean, card.std)
     hold_y = label_indices(splits.valid, labels)
     seed_everything(args.seed)
-    model = create_model(args.arch, num_classes=len(labels))
+    model: torch.nn.Module = create_model(args.arch, num_classes=len(labels))
     previous: dict[str, Any] = {}
     if args.resume:
         model, previous = _resume_state(args.resume, args.arch, labels, args.epochs)
@@ -98,12 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         stop_after=args.stop_after, start_epoch=int(previous.get("epochs_trained", 0)),
         augment=replace(AugmentConfig(), scale=(0.25, 1.0), rotation=10.0, vflip=0.0, mix_prob=0.3))
     result = fit(model, train_x, label_indices(splits.train, labels), len(labels), config, mean=card.mean,
-                 std=card.std, device=device, log_every=max(1, args.epochs // 20))
-    accuracy = float((predict(result.model, hold, amp=args.amp).argmax(1) == hold_y).float().mean())
-    print(f"held-out accuracy {accuracy:.4f} ({len(hold_y)} images); {result.images_per_s:.0f} img/s; "
+                 std=card.std, device=device, log_every=max(1, args.epochs // 20), log=say, dist=dist)
+    accuracy = float((predict(result.model, hold, amp=args.amp, dist=dist).argmax(1) == hold_y).float().mean())
+    say(f"held-out accuracy {accuracy:.4f} ({len(hold_y)} images); {result.images_per_s:.0f} img/s; "
           f"{result.seconds:.0f}s")
     sources = [describe_dataset(root) for root in args.data]
-    command = command_line("senet.pretrain", argv)
+    command = run_command("senet.pretrain", argv, dist)
     earlier = [*previous.get("earlier_commands", []), previous["command"]] if previous else []
     card = card.replace(
         title=f"{args.arch} backbone pretrained on {' + '.join(r.name for r in args.data)}",
@@ -115,11 +127,14 @@ def main(argv: list[str] | None = None) -> int:
                   "epochs_trained": result.epochs, "finished": result.finished,
                   "seconds": round(result.seconds + float(previous.get("seconds", 0.0)), 1),
                   "speed": {"train_images_per_s": round(result.images_per_s, 1)},
-                  "device": device_name(device)},
+                  "history_tail": result.history[-3:],
+                  "device": device_name(device), **({"distributed": dist.describe()} if dist.active else {})},
         data={"sources": sources, "split": splits.source, "images": len(samples)},
         license="; ".join(sorted({s["license"] for s in sources})))
-    path = write_outputs(result.model, card, args.out, half=args.half)
-    print(f"wrote {path}")
+    if dist.is_main:  # one checkpoint and card per run
+        path = write_outputs(result.model, card, args.out, half=args.half)
+        say(f"wrote {path}")
+    stop(dist)
     return 0
 
 

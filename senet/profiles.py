@@ -22,8 +22,8 @@ from torch import nn
 
 from .card import ModelCard
 from .hooks import ExcitationRecorder, model_lock, preserved_state
+from .image_io import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _DECIMALS = 4
 
 

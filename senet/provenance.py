@@ -14,16 +14,17 @@ MSLD_CITATION = (
     "arXiv:2207.03342. MSLD v2.0: mHealth lab, BUET (2024).")
 IMAGENET_TERMS = "ImageNet terms of access: non-commercial research and education"
 
+# "positive": the class of interest, whose one-vs-rest metrics cards report (it becomes the card's data.positive).
 KNOWN_DATASETS: dict[str, dict[str, Any]] = {
     "msld_v2": {
         "name": "MSLD v2.0 (Mpox Skin Lesion Dataset v2.0)",
         "description": "755 web-scraped photos of 6 classes; the authors' 5 patient-independent folds",
-        "license": MSLD_LICENSE, "citation": MSLD_CITATION,
+        "license": MSLD_LICENSE, "citation": MSLD_CITATION, "positive": "Monkeypox",
     },
     "msld_v1": {
         "name": "MSLD v1 (Monkeypox Skin Lesion Dataset)",
         "description": "228 web-scraped photos, Monkeypox vs. Others; the authors' patient-independent fold 1",
-        "license": MSLD_LICENSE, "citation": MSLD_CITATION,
+        "license": MSLD_LICENSE, "citation": MSLD_CITATION, "positive": "Monkeypox",
     },
     "imagenette": {
         "name": "Imagenette (fast.ai subset of ImageNet, 10 classes, 112 px)",

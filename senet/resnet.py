@@ -7,9 +7,12 @@ the addition, as in the SE paper. No op runs in place: a forward hook may hold a
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
+from .family import FamilyModel
 from .layers import SqueezeExcitation
 from .registry import register_model
 
@@ -80,8 +83,17 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet(nn.Module):
-    """ResNet / SE-ResNet. ``se_reduction=None`` gives the plain network."""
+class ResNet(FamilyModel):
+    """ResNet / SE-ResNet. ``se_reduction=None`` gives the plain network.
+
+    Stages 2-5 of the SE paper are ``layer1``..``layer4``; the SE block of ``layer<s>.<b>`` is ``SE_<s+1>_<b+1>``.
+    """
+
+    family = "resnet"
+    family_display = "ResNet"
+    classifier_name = "fc"
+    _STAGE_NOTES: ClassVar[dict[int, str]] = {
+        4: "deepest, coarsest; default", 3: "stage 4", 2: "stage 3", 1: "stage 2, finest"}
 
     def __init__(
         self, block: type[BasicBlock | Bottleneck], depths: tuple[int, int, int, int], *, num_classes: int = 1000,
@@ -128,6 +140,24 @@ class ResNet(nn.Module):
                     nn.init.zeros_(module.bn3.weight)
                 elif isinstance(module, BasicBlock):
                     nn.init.zeros_(module.bn2.weight)
+
+    def cam_layers(self) -> dict[str, str]:
+        """``layer4`` (the default) .. ``layer1``: the output of each stage's last block."""
+        return {f"layer{i}": f"layer{i}[-1]: last block of layer{i} ({note})" for i, note in self._STAGE_NOTES.items()}
+
+    def _cam_layer_path(self, key: str) -> str:
+        stage = self.get_submodule(key)
+        assert isinstance(stage, nn.Sequential)
+        return f"{key}.{len(stage) - 1}"
+
+    def se_block_position(self, path: str) -> tuple[int, int] | None:
+        parts = path.split(".")  # layer<s>.<b>.se
+        if len(parts) != 3 or parts[2] != "se" or parts[0] not in self.stage_names() or not parts[1].isdigit():
+            return None
+        return int(parts[0].removeprefix("layer")) + 1, int(parts[1]) + 1
+
+    def stage_names(self) -> list[str]:
+        return ["layer1", "layer2", "layer3", "layer4"]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) image batch -> (B, C, H/32, W/32) feature map of ``layer4``."""

@@ -167,7 +167,7 @@ def class_specificity(profiles: Mapping[str, Any] | None) -> list[BlockSpecifici
     Returns:
         Network order; empty without profiles or with fewer than two profiled classes.
     """
-    if not has_profiles(profiles):
+    if profiles is None or not has_profiles(profiles):
         return []
     blocks = list(profiles["blocks"])
     sizes = list(profiles.get("channels") or [])

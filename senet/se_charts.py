@@ -157,7 +157,7 @@ def overview_chart(excitations: Mapping[str, np.ndarray], *, theme: str = "light
     heat_axes.set_xlabel("channel", fontsize=9)
     heat_axes.set_title("Channel weights of every SE block (blank: the block has fewer channels)",
                         fontsize=10.5, loc="left", color=colours["text"])
-    stages = [_SE_NAME.match(name).group(1) if _SE_NAME.match(name) else "" for name in names]
+    stages = [match.group(1) if (match := _SE_NAME.match(name)) else "" for name in names]
     for row in range(1, len(names)):
         if stages[row] != stages[row - 1]:
             for axes in (heat_axes, spread_axes):

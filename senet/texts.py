@@ -172,9 +172,9 @@ def _test_metrics(metrics: Mapping[str, Any], labels: Sequence[str], words: Mapp
             rows = [[name, *(inner.get(column, "") for column in columns)] for name, inner in value.items()]
             out.append(f"**{_title(key)}**\n\n" + _table([words["class"], *map(_title, columns)], rows))
         else:
-            rows = [(_title(name), inner) for name, inner in value.items() if _is_scalar(inner)]
-            if rows:
-                out.append(f"**{_title(key)}**\n\n" + _table([words["metric"], words["value"]], rows))
+            pairs = [(_title(name), inner) for name, inner in value.items() if _is_scalar(inner)]
+            if pairs:
+                out.append(f"**{_title(key)}**\n\n" + _table([words["metric"], words["value"]], pairs))
     matrix = section.get("confusion_matrix")
     names = list(section.get("labels") or labels)
     if isinstance(matrix, list) and matrix and len(matrix) == len(names):
@@ -205,8 +205,9 @@ def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str], sect
 
 
 def _class_counts(card: ModelCard, lang: str) -> str:
-    counts = card.data.get("counts") if isinstance(card.data.get("counts"), Mapping) else {}
-    parts = {name: part for name, part in counts.items() if isinstance(part, Mapping)}
+    counts = card.data.get("counts")
+    parts = {name: part for name, part in counts.items() if isinstance(part, Mapping)} \
+        if isinstance(counts, Mapping) else {}
     if not parts:
         return ", ".join(label_name(label, lang) for label in card.labels)
     rows = [[label_name(label, lang), *(part.get(label, 0) for part in parts.values())] for label in card.labels]
@@ -215,7 +216,8 @@ def _class_counts(card: ModelCard, lang: str) -> str:
 
 def _training(training: Mapping[str, Any]) -> str:
     command = training.get("command")
-    recipe = training.get("recipe") if isinstance(training.get("recipe"), Mapping) else {}
+    recipe = training.get("recipe")
+    recipe = recipe if isinstance(recipe, Mapping) else {}
     lines = []
     if isinstance(command, str | list) and command:
         lines.append("```\n" + (command if isinstance(command, str) else " ".join(map(str, command))) + "\n```")

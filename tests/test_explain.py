@@ -248,9 +248,16 @@ def test_hooks_removed_and_state_restored_after_exceptions(resnet) -> None:
     assert not any(isinstance(m, AblationLayer) for m in resnet.modules())
     _assert_same_state(resnet, before)
 
-    for bad in ({"target": "tumour"}, {"target": 3}, {"method": "nope"}, {"layer": "layer9"}):
-        with pytest.raises(ValueError):
+    bad_options = {
+        "This model has no class 'tumour'; choose one of: melanoma, nevus, keratosis.": {"target": "tumour"},
+        "This model has classes 0 to 2; there is no class 3.": {"target": 3},
+        "There is no CAM method 'nope'; choose one of: gradcam, gradcam++, ": {"method": "nope"},
+        "This model has no CAM layer 'layer9'; choose one of: layer4, layer3, layer2, layer1.": {"layer": "layer9"},
+    }
+    for sentence, bad in bad_options.items():
+        with pytest.raises(senet.OptionError) as caught:
             senet.analyze(resnet, _card("se_resnet18"), _image(7), **bad)
+        assert str(caught.value).startswith(sentence)
     assert hook_count(resnet) == 0
 
 
@@ -327,9 +334,9 @@ def test_channel_map_and_strongest_channels(resnet) -> None:
     expected = torch.nn.functional.interpolate(raw, size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
     expected = (expected - expected.min()) / (expected.max() - expected.min())
     np.testing.assert_allclose(heat, expected.numpy(), atol=1e-5)
-    with pytest.raises(ValueError):
+    with pytest.raises(senet.OptionError, match=r"^SE block SE_3_2 has channels 0 to 127; choose one of those\.$"):
         senet.channel_map(resnet, card, image, "SE_3_2", 128)
-    with pytest.raises(ValueError):
+    with pytest.raises(senet.OptionError, match=r"^This model has no SE block 'SE_9_1'; choose one of: SE_2_1, "):
         senet.channel_map(resnet, card, image, "SE_9_1", 0)
     assert hook_count(resnet) == 0
 

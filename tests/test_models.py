@@ -20,8 +20,9 @@ from senet.densenet import DenseNet
 SE_RESNETS = [f"se_resnet{depth}" for depth in (18, 34, 50, 101, 152)]
 RESNETS = [f"resnet{depth}" for depth in (18, 34, 50, 101, 152)]
 SE_DENSENETS = [f"se_densenet{depth}" for depth in (121, 169, 201, 161)]
-DENSENETS = [f"densenet{depth}" for depth in (121, 169, 201)]
+DENSENETS = [f"densenet{depth}" for depth in (121, 169, 201, 161)]
 ALL = SE_RESNETS + RESNETS + SE_DENSENETS + DENSENETS
+RESNEXTS = ["se_resnext50_32x4d", "se_resnext101_32x4d", "resnext50_32x4d", "resnext101_32x4d"]  # test_resnext.py
 
 
 def _meta(name: str, **kwargs: object) -> nn.Module:
@@ -35,7 +36,7 @@ def _num_params(model: nn.Module) -> int:
 
 
 def test_registry_lists_every_family() -> None:
-    assert list_models() == sorted(ALL)
+    assert list_models() == sorted(ALL + RESNEXTS)
 
 
 def test_parameter_counts_match_references() -> None:
@@ -276,6 +277,7 @@ def test_unknown_model_name_lists_the_known_ones() -> None:
         create_model("se_resnet19")
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch
 def test_library_imports_without_gradio() -> None:
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}

@@ -135,6 +135,7 @@ def test_errors_are_clear_and_leave_no_hooks(model, card, tmp_path) -> None:
         senet.class_profiles(senet.create_model("resnet18", num_classes=3), [], LABELS)
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch
 def test_profiles_module_does_not_import_grad_cam() -> None:
     # The training machine lacks grad-cam: importing the profiles path must not pull it in.
     import subprocess

@@ -13,12 +13,14 @@ from dataset_helpers import CLASSES, make_dataset
 
 from senet import load_checkpoint, read_card
 from senet.augment import AugmentConfig, augment_batch
+from senet.crossval import CV_KEYS, cv_keys, merge_folds
 from senet.crossval import main as crossval_main
-from senet.crossval import merge_folds
-from senet.data import OTHERS, binarize, load_splits, read_folds
+from senet.data import OTHERS, binarize, binarized_positive, load_splits, read_folds
+from senet.devices import DeviceError, device_name, resolve_device
 from senet.evaluate import evaluate
-from senet.metrics import classification_metrics, one_vs_rest_metrics, roc_auc
+from senet.metrics import classification_metrics, evaluation_metrics, one_vs_rest_metrics, roc_auc, vs_rest_key
 from senet.pretrain import main as pretrain_main
+from senet.provenance import describe_dataset
 from senet.registry import create_model
 from senet.train import main as train_main
 from senet.trainer import TrainConfig, fit
@@ -35,7 +37,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "model"
-    assert train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--out", str(out), *FAST]) == 0
+    assert train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--positive-class", "Monkeypox",
+                       "--out", str(out), *FAST]) == 0
     return out
 
 
@@ -46,7 +49,7 @@ def test_train_writes_a_loadable_self_describing_checkpoint(trained: Path) -> No
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "per_class", "confusion_matrix"):
         assert key in test
     assert sum(map(sum, test["confusion_matrix"])) == test["n"] == 6  # two Test images per class in fold 1
-    assert "monkeypox_vs_rest" in test
+    assert test["monkeypox_vs_rest"]["positive"] == card.data["positive"] == "Monkeypox"
     assert card.training["command"].startswith("python -m senet.train")
     assert card.training["recipe"]["epochs"] == 2
     assert card.data["split"] == "folds.csv fold1 (official)"
@@ -63,11 +66,14 @@ def test_evaluate_agrees_with_the_card(trained: Path, dataset: Path) -> None:
     metrics = evaluate(trained.with_suffix(".safetensors"), dataset, fold=1, device="cpu")
     assert metrics["accuracy"] == pytest.approx(card.metrics["test"]["accuracy"])
     assert metrics["confusion_matrix"] == card.metrics["test"]["confusion_matrix"]
+    assert metrics["monkeypox_vs_rest"] == card.metrics["test"]["monkeypox_vs_rest"]  # the card's positive class
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_with_a_seed(trained: Path, dataset: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--out", str(again), *FAST])
+    train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--positive-class", "Monkeypox",
+                "--out", str(again), *FAST])
     first, _ = load_checkpoint(trained.with_suffix(".safetensors"))
     second, _ = load_checkpoint(again.with_suffix(".safetensors"))
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
@@ -89,6 +95,7 @@ def test_folds_csv_splits_and_positive(dataset: Path) -> None:
         read_folds(dataset, 9)
 
 
+@pytest.mark.slow
 def test_positive_training_and_cross_validation(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "binary"
     train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--positive", "Monkeypox", "--out", str(out),
@@ -105,6 +112,7 @@ def test_positive_training_and_cross_validation(dataset: Path, tmp_path: Path) -
     assert evaluated["labels"] == [OTHERS, "Monkeypox"]
 
 
+@pytest.mark.slow
 def test_folds_trained_in_separate_runs_merge_into_the_same_cross_validation(dataset: Path, tmp_path: Path) -> None:
     whole = tmp_path / "whole"
     train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--out", str(whole), *FAST])
@@ -124,6 +132,7 @@ def test_folds_trained_in_separate_runs_merge_into_the_same_cross_validation(dat
     assert "Folds: 1, 2." in split.with_suffix(".md").read_text()
 
 
+@pytest.mark.slow
 def test_a_partial_cross_validation_says_so_and_mixed_recipes_are_refused(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "partial"
     train_main(["--data", str(dataset), "--arch", "resnet18", "--folds", "2", "--out", str(out), *FAST])
@@ -141,6 +150,7 @@ def test_a_partial_cross_validation_says_so_and_mixed_recipes_are_refused(datase
         train_main(["--data", str(dataset), "--folds", "3", "--out", str(out), *FAST])
 
 
+@pytest.mark.slow
 def test_plain_image_folder_gets_a_seeded_split(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "folder")
     (root / "folds.csv").unlink()
@@ -149,6 +159,7 @@ def test_plain_image_folder_gets_a_seeded_split(tmp_path: Path) -> None:
     assert read_card(out.with_suffix(".json")).data["split"].startswith("random stratified split")
 
 
+@pytest.mark.slow
 def test_pretrain_then_init_records_the_backbone(dataset: Path, tmp_path: Path) -> None:
     backbone = tmp_path / "backbone"
     pretrain_main(["--data", str(dataset), "--arch", "se_resnet18", "--out", str(backbone), "--img-size", "32",
@@ -165,6 +176,7 @@ def test_pretrain_then_init_records_the_backbone(dataset: Path, tmp_path: Path) 
     assert "license" in card.backbone and "pretrained backbone" in card.description
 
 
+@pytest.mark.slow
 def test_a_stopped_pretraining_resumes_where_it_stopped(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "long"
     args = ["--data", str(dataset), "--arch", "resnet18", "--out", str(out), "--img-size", "32", "--batch-size", "8",
@@ -232,6 +244,53 @@ def test_metrics_on_known_values() -> None:
     assert binary["sensitivity"] == 0.5 and binary["specificity"] == 1.0
 
 
+def test_the_positive_class_comes_from_the_card_not_the_code() -> None:
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
+    targets = np.array([0, 1, 2, 1])
+    assert "b_vs_rest" not in evaluation_metrics(probs, targets, ["a", "b", "c"])  # no positive class: none
+    assert evaluation_metrics(probs, targets, ["a", "b", "c"], positive="b")["b_vs_rest"]["sensitivity"] == 0.5
+    assert vs_rest_key("Monkeypox") == "monkeypox_vs_rest"
+    assert vs_rest_key("Hand, foot & mouth") == "hand_foot_mouth_vs_rest"
+    assert cv_keys("Measles")[-1] == "measles_vs_rest.roc_auc" and cv_keys(None) == CV_KEYS
+    assert describe_dataset(Path("msld_v2"))["positive"] == "Monkeypox"
+    assert binarized_positive([OTHERS, "Monkeypox"], "Monkeypox") == "Monkeypox"
+    assert binarized_positive(sorted(CLASSES), "Monkeypox") is None  # a 6-class MSLD card is not binarised
+
+
+@pytest.mark.slow
+def test_any_class_can_be_the_positive_one(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "measles"  # any class of any dataset: its one-vs-rest metrics, over the folds too
+    train_main(["--data", str(dataset), "--arch", "resnet18", "--cv", "--positive-class", "Measles", "--out", str(out),
+                *FAST])
+    card = read_card(out.with_suffix(".json"))
+    assert card.data["positive"] == "Measles" and "monkeypox_vs_rest" not in card.metrics["test"]
+    assert len(card.metrics["cv"]["measles_vs_rest.sensitivity"]["values"]) == 2
+    with pytest.raises(SystemExit, match="not a class"):
+        train_main(["--data", str(dataset), "--positive-class", "Smallpox", "--out", str(out), *FAST])
+
+
+def test_shipped_cards_name_their_positive_class_and_keep_their_numbers() -> None:
+    for path in sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.json")):
+        card = read_card(path)
+        assert card.data["positive"] == "Monkeypox"
+        assert vs_rest_key(card.data["positive"]) in card.metrics["test"]
+        summarised = set(card.metrics["cv"]) - {"folds", "fold_ids", "commands", "incomplete"}
+        assert summarised <= set(cv_keys(card.data["positive"]))  # a merge today would find every one of them
+
+
+def test_devices_resolve_in_one_place() -> None:
+    assert resolve_device("cpu") == torch.device("cpu") and resolve_device("auto").type in ("cpu", "cuda")
+    assert device_name(torch.device("cpu")).startswith("CPU (")
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match=r"CUDA was asked for .* no CUDA GPU; use --device cpu\."):
+            resolve_device("cuda")
+        with pytest.raises(SystemExit, match="no CUDA GPU"):
+            train_main(["--data", "examples", "--out", "x", "--device", "cuda"])
+    assert issubclass(DeviceError, ValueError)
+
+
 def test_card_json_is_plain_json(trained: Path) -> None:
     data = json.loads(trained.with_suffix(".json").read_text())
     assert data["arch"] == "se_resnet18" and data["schema_version"] == 1
@@ -244,7 +303,7 @@ def test_training_on_cuda_with_amp(dataset: Path, tmp_path: Path) -> None:
     args = [a if a != "cpu" else "cuda" for a in FAST]
     train_main(["--data", str(dataset), "--arch", "se_resnet18", "--out", str(out), "--measure-throughput", *args])
     card = read_card(out.with_suffix(".json"))
-    assert card.training["device"] != "CPU" and card.training["speed"]["bare_fwd_bwd_images_per_s"] > 0
+    assert card.training["device"].endswith("(CUDA)") and card.training["speed"]["bare_fwd_bwd_images_per_s"] > 0
     model, _ = load_checkpoint(out.with_suffix(".safetensors"))  # trained on the GPU, loads on the CPU
     assert all(p.device.type == "cpu" for p in model.parameters())
 

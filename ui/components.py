@@ -13,7 +13,7 @@ from PIL import Image
 
 import senet
 from senet.catalog import ModelUnavailable, UnknownModel
-from senet.image_io import ImageRejected
+from senet.image_io import IMAGE_SUFFIXES, ImageRejected
 
 try:  # ZeroGPU Spaces attach a GPU only inside functions decorated with spaces.GPU; elsewhere it is a no-op.
     import spaces
@@ -45,7 +45,7 @@ THEME_JS = "() => (document.body.classList.contains('dark') || document.querySel
 
 def _example_files() -> list[tuple[Path, str]]:
     """``examples/<Class>_<n>.jpg`` files with their true class, read from the file name."""
-    files = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    files = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     return [(path, path.stem.rsplit("_", 1)[0]) for path in files]
 
 
@@ -69,11 +69,12 @@ def photo_input(**kwargs: Any) -> gr.Image:
         if getattr(payload, "path", None) and not str(getattr(payload, "url", "") or "").startswith("data:"):
             return str(payload.path)
         try:  # a base64 data URL: Gradio writes it to a file first
-            return gradio_preprocess(payload)
+            path = gradio_preprocess(payload)  # a str: the component's type is "filepath"
+            return None if path is None else str(path)
         except Exception:
             raise gr.Error("This file is not an image that can be read.", print_exception=False) from None
 
-    component.preprocess = preprocess
+    component.preprocess = preprocess  # type: ignore[method-assign]  # on purpose: see the docstring
     return component
 
 
@@ -88,7 +89,7 @@ class Result:
 
 def fail(error: Exception) -> gr.Error:
     """A human message for the page; anything unexpected is logged, never shown."""
-    if isinstance(error, ImageRejected | UnknownModel | ModelUnavailable):
+    if isinstance(error, ImageRejected | UnknownModel | ModelUnavailable | senet.OptionError):
         return gr.Error(str(error), print_exception=False)
     LOG.exception("analysis failed")
     return gr.Error("The analysis failed unexpectedly. Please try another photo or model.", print_exception=False)

@@ -21,23 +21,6 @@ from .se_tab import PAPER_VIEW, SeHandlers
 OUTPUTS = 8  # label, overlay, heatmap, SE chart, SE overview, sentence, status, result
 
 
-def _check_options(net: Any, card: senet.ModelCard, method: str | None, target: str | None,
-                   layer: str | None) -> tuple[str, str | None, str | None]:
-    """Validate the explanation options against the model, with messages for people; empty means default."""
-    method = method or "gradcam"
-    if method not in senet.CAM_METHODS:
-        raise gr.Error(f"Unknown CAM method {method[:40]!r}; choose one of: {', '.join(senet.CAM_METHODS)}.",
-                       print_exception=False)
-    if target and target not in card.labels:
-        raise gr.Error(f"This model has no class {target[:40]!r}; its classes are: {', '.join(card.labels)}.",
-                       print_exception=False)
-    layers = senet.cam_layers(net)
-    if layer and layer not in layers:
-        raise gr.Error(f"This model has no CAM layer {layer[:40]!r}; choose one of: {', '.join(layers)}.",
-                       print_exception=False)
-    return method, target or None, layer or None
-
-
 class Explorer:
     """The Explore tab's handlers: turn widget values into library calls and results into widget values."""
 
@@ -58,8 +41,7 @@ class Explorer:
         (lazy imports, first-call kernel set-up)."""
         if entry.name in self._warmed:
             return
-        with entry.lock:
-            senet.analyze(net, card, Image.new("RGB", card.input_size[::-1], (128, 128, 128)))
+        senet.analyze(net, card, Image.new("RGB", card.input_size[::-1], (128, 128, 128)))
         self._warmed.add(entry.name)
 
     @gpu
@@ -88,11 +70,11 @@ class Explorer:
         try:
             photo_in = load_image(image)
             net, card, entry = self.catalog.load(model or None)
-            method, target, layer = _check_options(net, card, method, target, layer)
-            spec = senet.CAM_METHODS[method]
-            with entry.lock:  # one analysis per model at a time; different models run side by side
-                analysis = senet.analyze(net, card, photo_in, target=target, method=method, layer=layer,
-                                         progress=progress if spec.slow else None)
+            method = method or "gradcam"  # empty widget values mean the defaults
+            slow = method in senet.CAM_METHODS and senet.CAM_METHODS[method].slow
+            # analyze checks the options (OptionError, shown as is) and serialises calls per model itself.
+            analysis = senet.analyze(net, card, photo_in, target=target or None, method=method, layer=layer or None,
+                                     progress=progress if slow else None)
             photo = self._photo(photo_in, analysis, card)
             result = Result(entry.name, analysis, photo)
             overlay = senet.overlay(photo, analysis.cam, opacity=float(opacity))

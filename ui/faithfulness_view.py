@@ -51,10 +51,9 @@ def wire(catalog: Catalog, ui: SimpleNamespace, result: gr.State, analyses: list
         if result is None:
             return ""
         try:
-            net, card, entry = catalog.load(result.model)
-            analysis = result.analysis
-            with entry.lock:
-                found = faithfulness(net, card, model_view(result), analysis.cam, analysis.target)
+            net, card, _ = catalog.load(result.model)
+            analysis = result.analysis  # faithfulness() is serialised per model inside
+            found = faithfulness(net, card, model_view(result), analysis.cam, analysis.target)
         except Exception as error:
             raise fail(error) from None
         return se_sentences.faithfulness_sentence(found, i18n.lang(request))

@@ -119,7 +119,9 @@ class SeHandlers:
         self.catalog = catalog
 
     def _card(self, result: Result) -> senet.ModelCard:
-        return self.catalog.entry(result.model).card
+        card = self.catalog.entry(result.model).card
+        assert card is not None  # the model was analysed, so its card was read
+        return card
 
     def chart(self, result: Result, block: str | None, compare: str | None, theme: str, lang: str = "en",
               all_channels: bool = False) -> PlotData:
@@ -214,9 +216,8 @@ class SeHandlers:
         if result is None or block is None or channel is None:
             return None
         try:
-            net, card, entry = self.catalog.load(result.model)
-            with entry.lock:
-                heat = senet.channel_map(net, card, model_view(result), block, int(channel))
+            net, card, _ = self.catalog.load(result.model)
+            heat = senet.channel_map(net, card, model_view(result), block, int(channel))  # serialised per model
         except Exception as error:
             raise fail(error) from None
         photo = model_view(result) if card.resize_ratio < 1 else result.photo
@@ -230,15 +231,14 @@ class SeHandlers:
             return ""
         language = i18n.lang(request)
         try:
-            net, card, entry = self.catalog.load(result.model)
+            net, card, _ = self.catalog.load(result.model)
             if kind == "stage5":
                 options: dict[str, Any] = {"bypass": stage_blocks(net, LAST_STAGE)}
             elif kind == "channel":
                 options = {"mute": {block or "": [int(channel) if channel is not None else -1]}}
             else:
                 options = {"bypass": [block or ""]}
-            with entry.lock:
-                change = senet.intervene(net, card, model_view(result), **options)
+            change = senet.intervene(net, card, model_view(result), **options)  # serialised per model inside
         except InterventionError as error:
             raise gr.Error(f"{error}.", print_exception=False) from None
         except Exception as error:
@@ -266,8 +266,8 @@ def intervention_markdown(change: senet.Intervention, lang: str) -> str:
 def _specificity(catalog: Catalog, model: str, theme: str, lang: str) -> PlotData | None:
     """The class-specificity chart of one model (depends on its card only: made once per theme and language)."""
     card = catalog.entry(model).card
-    result = se_analysis.class_specificity(card.class_profiles)
-    if not result:
+    result = se_analysis.class_specificity(card.class_profiles if card else None)
+    if card is None or not result:
         return None
     short = {"en": "SE placement not studied in the SE paper", "zh": "SE 论文未研究此 SE 放置方式"}
     note = short["zh" if lang == "zh" else "en"] if card.arch.startswith("se_densenet") else ""
