@@ -60,3 +60,7 @@ __all__ += [
     "predict",
     "strongest_channels",
 ]
+
+from .interventions import Intervention, InterventionError, intervene  # noqa: E402
+
+__all__ += ["Intervention", "InterventionError", "intervene"]

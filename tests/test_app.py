@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
+from gradio.components.plot import PlotData
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_handler_runs_on_every_example_image(demo: gr.Blocks) -> None:
         assert set(probabilities) == set(catalog.entries[catalog.default].card.labels)
         assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         assert overlay.mode == "RGB" and overlay.size == heatmap.size == result.photo.size
-        assert isinstance(chart, Figure) and isinstance(overview, Figure)
+        assert isinstance(chart, PlotData) and chart.type == overview.type == "plotly"
         assert texts.label_name(result.analysis.predicted) in sentence
         assert re.search(r"\d+ ms", status), status
 
@@ -105,11 +105,12 @@ def test_follow_up_views_reuse_the_analysis(demo: gr.Blocks) -> None:
     *_, result = analyze(str(EXAMPLES[-1][0]), None)
     transparent = _handler(demo, "overlay")(result, 0.0)
     assert np.array_equal(np.asarray(transparent), np.asarray(result.photo))  # opacity 0: the photo itself
-    chart, overview = _handler(demo, "se_charts")(result, "SE_2_1", "all", "light")
-    assert isinstance(chart, Figure) and isinstance(overview, Figure)
+    chart, takeaway = _handler(demo, "se_charts")(result, "SE_2_1", "all", "light")
+    assert isinstance(chart, PlotData) and "SE_2_1" in takeaway
     card = demo.catalog.entry(result.model).card
     profiled = list(card.class_profiles["classes"])
-    assert len(chart.axes[0].lines) == len(profiled)  # one average line per class
+    traces = json.loads(chart.plot)["data"]
+    assert len([t for t in traces if t["type"] == "scatter"]) == len(profiled)  # one average line per class
     ranked = [label for label, _ in result.analysis.top_k(len(card.labels))]
     assert compared(result.analysis, card, "top") == [lb for lb in ranked if lb in profiled][:2]
     assert compared(result.analysis, card, "none") == []
@@ -255,7 +256,7 @@ def test_launched_app_answers_gradio_client(checkpoint_dir: Path, tmp_path: Path
         confidences = [c["confidence"] for c in label["confidences"]]
         assert confidences == sorted(confidences, reverse=True) and 0 < sum(confidences) <= 1 + 1e-6
         assert overlay["url"] and heatmap["url"]
-        assert chart["type"] == "matplotlib" and chart["plot"].startswith("data:image/png;base64,")
+        assert chart["type"] == overview["type"] == "plotly" and json.loads(chart["plot"])["data"]
         assert "ms" in status and sentence
         with pytest.raises(Exception, match="not in the list of choices|unknown model"):
             client.predict(handle_file(str(example)), "../../etc/passwd", api_name="/analyze")

@@ -82,10 +82,10 @@ def test_upload_analyze_and_see_label_heatmap_and_se_chart(served, browser, sche
             assert page.locator(selector).evaluate("img => img.naturalWidth") > 0
 
         page.get_by_role("tab", name="SE channel weights").click()
-        chart = page.locator("#se-chart img")
+        chart = page.locator("#se-chart .js-plotly-plot")  # drawn by the browser (plotly.js bundled by Gradio)
         chart.wait_for(state="visible", timeout=30_000)
-        assert chart.evaluate("img => img.naturalWidth") > 300
-        assert page.locator("#se-overview img").is_visible()
+        assert chart.locator(".main-svg").first.bounding_box()["width"] > 300
+        assert page.locator("#se-overview .js-plotly-plot").is_visible()
         if scheme == "dark":  # the page told the server its theme: charts are drawn for a dark background
             assert page.evaluate("() => document.body.classList.contains('dark')")
         page.screenshot(path=str(_screenshot_dir(tmp_path) / f"app_{scheme}.png"), full_page=True)

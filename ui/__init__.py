@@ -2,3 +2,5 @@
 
 Gradio-only: everything about models, analyses and charts' data lives in ``senet``.
 """
+
+from . import gradio_fixes  # noqa: F401,E402  (atomic image writes into Gradio's cache)

@@ -13,7 +13,7 @@ from senet import texts
 from senet.catalog import Catalog, Entry, ModelUnavailable, UnknownModel
 from senet.image_io import load_image
 
-from . import se_tab
+from . import faithfulness_view, se_tab
 from .components import DISPLAY_SIDE, EXAMPLES, PROGRESS, Result, fail, gpu, photo_input
 from .i18n import I18N, lang
 from .se_tab import PAPER_VIEW, SeHandlers
@@ -79,7 +79,7 @@ class Explorer:
             result = Result(entry.name, analysis, photo)
             overlay = senet.overlay(photo, analysis.cam, opacity=float(opacity))
             heatmap = senet.heatmap_image(analysis.cam, size=photo.size)
-            chart, overview = self.se.figures(result, block, compare, theme)
+            chart, overview = self.se.figures(result, block, compare, theme, language)
         except gr.Error:
             raise
         except Exception as error:
@@ -169,6 +169,7 @@ def results_column(ui: SimpleNamespace, labels: list[str], profiled: bool) -> No
                 ui.heatmap = gr.Image(type="pil", format="png", label=I18N("heatmap"), elem_id="heatmap",
                                       buttons=["fullscreen"])
             ui.opacity = gr.Slider(0, 1, value=0.5, step=0.05, label=I18N("opacity"))
+            ui.faith = faithfulness_view.layout()
         with gr.Tab(I18N("tab_se")):
             ui.se = se_tab.layout(profiled)
     ui.status = gr.Markdown(I18N("status_idle"), elem_classes="status", elem_id="status")
@@ -200,4 +201,5 @@ def wire(demo: gr.Blocks, handlers: Explorer, ui: SimpleNamespace, card_view: gr
     demo.load(handlers.select_model, ui.model, pickers, api_visibility="private", **heavy)
     ui.gallery.select(handlers.pick_example, None, ui.image, api_name="pick_example", **hidden)
     ui.opacity.release(handlers.overlay, [result, ui.opacity], ui.overlay, api_name="overlay", **hidden)
+    faithfulness_view.wire(handlers.catalog, ui.faith, result, runs)
     return runs
