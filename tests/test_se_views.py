@@ -255,3 +255,18 @@ def test_specificity_sentence() -> None:
         "In this model the most class-specific block is SE_5_2 (0.200) and the most saturated is SE_4_1 "
         "(80 % of its channels average above 0.9).")
     assert se_sentences.specificity_sentence([]) == ""
+
+
+def test_intervention_baseline_equals_the_calibrated_analysis_of_a_shipped_checkpoint() -> None:
+    """The shipped cards carry a temperature: "before" must be the probabilities the app shows."""
+    from pathlib import Path
+
+    from senet.image_io import load_image
+
+    root = Path(__file__).resolve().parent.parent
+    model, card = senet.load_checkpoint(root / "checkpoints" / "se_resnet18_msld_v2.safetensors")
+    assert card.metrics["calibration"]["temperature"] != 1
+    image = load_image(str(root / "examples" / "Measles_1.jpg"))
+    shown = senet.analyze(model, card, image).probabilities
+    baseline = senet.intervene(model, card, image, bypass=("SE_5_2",)).baseline
+    assert max(abs(shown[label] - baseline[label]) for label in card.labels) < 1e-6
