@@ -46,10 +46,16 @@ CSS = """
 .dark .cam-note { color: #fdba74; }
 .cam-legend { display: flex; align-items: center; gap: 0.5rem; font-size: 0.85rem; max-width: 22rem; }
 .cam-legend-bar { flex: 1; height: 0.8rem; border-radius: 3px; border: 1px solid rgba(128, 128, 128, 0.4); }
-/* Dropdowns: long names (model accuracy, block and layer descriptions) wrap instead of being cut off. */
-#model input, .wrap-names input { text-overflow: ellipsis; }
+/* Examples: no fixed-height scroll box (all twelve show at once), captions that fit a small thumbnail. */
+#examples .grid-wrap.fixed-height { min-height: 0; max-height: none; height: auto; }
+#examples .caption-label { max-width: 94%; right: 3%; font-size: 0.72rem; padding: 1px 4px; }
+/* The model picker's name (with its accuracy) is long: a smaller font so that it is not cut off. */
+#model input { font-size: 0.88rem; }
+/* Dropdown lists: long options (layer descriptions) wrap instead of being cut off. */
+ul.options li { white-space: normal; }
 @media (max-width: 640px) {
-  #model .wrap-inner, #model input { font-size: 0.85rem; }
+  #model input { font-size: 0.8rem; }
+  .status details summary { margin-left: 0; }
 }
 """
 # Tells the server the page's colour scheme, so charts get text colours that are readable on it.

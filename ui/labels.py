@@ -17,8 +17,8 @@ from senet import texts
 
 _MODEL_ZH = (  # English pieces of senet.catalog.card_display_name -> Chinese
     (re.compile(r"(\d+) classes"), r"\1 类"),
-    (re.compile(r"(\d+) % acc \(5-fold\)"), r"准确率 \1 %（5 折交叉验证）"),
-    (re.compile(r"(\d+) % acc \(CV incomplete: (\d+) of (\d+) folds\)"), r"准确率 \1 %（交叉验证不完整：\2/\3 折）"),
+    (re.compile(r"(\d+) % acc \((\d+)-fold\)"), r"准确率 \1 %（\2 折交叉验证）"),
+    (re.compile(r"(\d+) % acc \(CV incomplete\)"), r"准确率 \1 %（交叉验证不完整）"),
     (re.compile(r"(\d+) % acc"), r"准确率 \1 %"),
     (re.compile(r"\(unavailable\)"), "（不可用）"),
 )
@@ -80,7 +80,7 @@ def class_names(labels: Sequence[str], language: str, card_data: Mapping[str, An
 
 
 def model_name(display_name: str, language: str) -> str:
-    """A catalog display name (``SE-ResNet-18 · MSLD v2 · 6 classes · 74 % acc``) in ``language``."""
+    """A catalog display name (``SE-ResNet-18 · MSLD v2 · 77 % acc (5-fold)``) in ``language``."""
     if language != "zh":
         return display_name
     for pattern, replacement in _MODEL_ZH:
