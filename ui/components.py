@@ -3,7 +3,11 @@ the one way an error reaches the page."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +54,14 @@ CSS = """
 #examples .grid-wrap.fixed-height { min-height: 0; max-height: none; height: auto; }
 #examples .caption-label { max-width: 94%; right: 3%; font-size: 0.72rem; padding: 1px 4px; }
 /* The model picker's name (with its accuracy) is long: a smaller font so that it is not cut off. */
-#model input { font-size: 0.88rem; }
+#model input { font-size: 0.8rem; }
 /* Dropdown lists: long options (layer descriptions) wrap instead of being cut off. */
 ul.options li { white-space: normal; }
 @media (max-width: 640px) {
-  #model input { font-size: 0.8rem; }
+  /* phones: the picker's arrow gives its room to the name (a tap still opens the list) */
+  #model .wrap-inner { padding-left: 4px; padding-right: 4px; }
+  #model .icon-wrap { display: none; }
+  #model input { font-size: 0.66rem; }
   .status details summary { margin-left: 0; }
 }
 """
@@ -93,6 +100,52 @@ def photo_input(**kwargs: Any) -> gr.Image:
             raise gr.Error("This file is not an image that can be read.", print_exception=False) from None
 
     component.preprocess = preprocess
+    return component
+
+
+def _save_png(image: Image.Image, cache_dir: str) -> str:
+    """Write ``image`` as PNG into Gradio's cache, named by its content, atomically.
+
+    Gradio's own ``save_pil_to_cache`` rewrites ``<cache>/<hash>/image.png`` in place: when two requests return the
+    same picture (the same example on the same model), the second truncates the file while the first is being
+    served, and the client gets fewer bytes than the Content-Length it was promised (h11 "Too little data for
+    declared Content-Length"). Here an existing file is only touched (so ``delete_cache`` counts its age from
+    now), and a new one is written under a temporary name and renamed into place.
+    """
+    buffer = io.BytesIO()
+    image.save(buffer, format="png")
+    data = buffer.getvalue()
+    folder = Path(cache_dir) / hashlib.sha256(data).hexdigest()
+    target = folder / "image.png"
+    folder.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        try:
+            os.utime(target)
+            return str(target)
+        except OSError:  # deleted by the cache cleaner just now: write it again
+            pass
+    handle, staging = tempfile.mkstemp(dir=folder, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return str(target)
+
+
+def image_output(**kwargs: Any) -> gr.Image:
+    """A PNG image output whose files are written atomically (see ``_save_png``); the handler returns PIL images."""
+    component = gr.Image(type="pil", format="png", **kwargs)
+    gradio_postprocess = component.postprocess
+
+    def postprocess(value: Any) -> Any:
+        if isinstance(value, Image.Image):
+            value = _save_png(value, component.GRADIO_CACHE)
+        return gradio_postprocess(value)
+
+    component.postprocess = postprocess
     return component
 
 

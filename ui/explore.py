@@ -18,7 +18,7 @@ from senet.catalog import Catalog, Entry, ModelUnavailable, UnknownModel
 from senet.image_io import load_image
 
 from . import se_tab
-from .components import DISPLAY_SIDE, EXAMPLES, LOG, PROGRESS, Result, fail, gpu, photo_input
+from .components import DISPLAY_SIDE, EXAMPLES, LOG, PROGRESS, Result, fail, gpu, image_output, photo_input
 from .i18n import I18N, lang
 from .labels import class_names, layer_name, legend, model_name, say, status_line
 from .run_control import Cancelled, Runs
@@ -52,6 +52,14 @@ def _file_digest(image: Any) -> str | None:
         return hashlib.sha256(Path(image).read_bytes()).hexdigest()
     except (TypeError, OSError):
         return None
+
+
+def _page_session(request: gr.Request | None, event: gr.EventData | None) -> str | None:
+    """The browser session of a request triggered on the page, else None: a newer page action replaces an older
+    one, while an API client's parallel requests (no trigger) all run to the end."""
+    if event is None or getattr(event, "target", None) is None:
+        return None
+    return getattr(request, "session_hash", None)
 
 
 class Explorer:
@@ -120,7 +128,7 @@ class Explorer:
     def analyze(self, image: str | None, model: str | None, method: str = "gradcam", target: str | None = "",
                 layer: str | None = "", opacity: float = 0.5, block: str = PAPER_VIEW,
                 compare: str = "top", theme: str = "light", request: gr.Request | None = None,
-                progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
+                progress: gr.Progress = PROGRESS, event: gr.EventData | None = None) -> tuple[Any, ...]:
         """Predict, explain and chart the SE channel weights of one photo.
 
         Args:
@@ -140,7 +148,7 @@ class Explorer:
             ``<details>`` element).
         """
         language = lang(request)
-        ticket = self.runs.start(getattr(request, "session_hash", None))
+        ticket = self.runs.start(_page_session(request, event))
         start = time.perf_counter()
         try:
             result = self._result(image, model, method, target, layer, ticket, progress, language)
@@ -166,7 +174,8 @@ class Explorer:
 
     def analyze_if_image(self, image: str | None, model: str | None, method: str, target: str | None,
                          layer: str | None, opacity: float, block: str, compare: str, theme: str,
-                         request: gr.Request | None = None, progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
+                         request: gr.Request | None = None, progress: gr.Progress = PROGRESS,
+                         event: gr.EventData | None = None) -> tuple[Any, ...]:
         """``analyze`` for automatic triggers: without a photo the views are cleared; with an unusable model they
         stay as the model switch left them (cleared)."""
         if image is None:
@@ -177,7 +186,8 @@ class Explorer:
             usable = True  # let analyze() say so
         if not usable:
             return tuple(gr.skip() for _ in range(OUTPUTS))
-        return self.analyze(image, model, method, target, layer, opacity, block, compare, theme, request, progress)
+        return self.analyze(image, model, method, target, layer, opacity, block, compare, theme, request, progress,
+                            event)
 
     def cancel(self, request: gr.Request | None = None) -> str:
         """The Cancel button: stop this session's running analysis at its next progress report."""
@@ -301,11 +311,11 @@ def results_column(ui: SimpleNamespace, labels: list[str], profiled: bool) -> No
             with gr.Row():  # titles above the images: a label badge would cover their top
                 with gr.Column(min_width=200):
                     gr.Markdown(I18N("overlay"), elem_classes="image-title")
-                    ui.overlay = gr.Image(type="pil", format="png", label=I18N("overlay"), show_label=False,
+                    ui.overlay = image_output(label=I18N("overlay"), show_label=False,
                                           elem_id="overlay", buttons=["download", "fullscreen"])
                 with gr.Column(min_width=200):
                     gr.Markdown(I18N("heatmap"), elem_classes="image-title")
-                    ui.heatmap = gr.Image(type="pil", format="png", label=I18N("heatmap"), show_label=False,
+                    ui.heatmap = image_output(label=I18N("heatmap"), show_label=False,
                                           elem_id="heatmap", buttons=["fullscreen"])
             ui.opacity = gr.Slider(0, 1, value=0.5, step=0.05, label=I18N("opacity"))
         with gr.Tab(I18N("tab_se")):

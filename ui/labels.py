@@ -17,8 +17,8 @@ from senet import texts
 
 _MODEL_ZH = (  # English pieces of senet.catalog.card_display_name -> Chinese
     (re.compile(r"(\d+) classes"), r"\1 类"),
-    (re.compile(r"(\d+) % acc \((\d+)-fold\)"), r"准确率 \1 %（\2 折交叉验证）"),
-    (re.compile(r"(\d+) % acc \(CV incomplete\)"), r"准确率 \1 %（交叉验证不完整）"),
+    (re.compile(r"(\d+) % acc \((\d+)-fold\)"), r"准确率 \1 %（\2 折）"),
+    (re.compile(r"(\d+) % acc \(CV incomplete\)"), r"准确率 \1 %（部分交叉验证）"),
     (re.compile(r"(\d+) % acc"), r"准确率 \1 %"),
     (re.compile(r"\(unavailable\)"), "（不可用）"),
 )
