@@ -102,7 +102,8 @@ _CARD = {
         "limitations": "Limitations", "arch": "Architecture", "params": "Parameters", "input": "Input",
         "input_value": "{h} × {w} px RGB, ImageNet mean/std normalisation", "created": "Created",
         "backbone": "Initialised from", "true_pred": "true \\ predicted", "class": "class", "metric": "metric",
-        "value": "value", "per_fold": "per fold", "none": "not recorded", "of_fold": "on the test part of {fold}",
+        "value": "value", "per_fold": "per fold",
+        "setting": "setting", "yes": "yes", "no": "no", "none": "not recorded", "of_fold": "on the test part of {fold}",
         "default_limitations": (
             "Trained on a few hundred web-scraped photos: it has not been validated clinically, may fail on skin "
             "tones, body sites, cameras or lighting it has rarely seen, and only knows the classes above. "
@@ -117,7 +118,8 @@ _CARD = {
         "arch": "架构", "params": "参数量", "input": "输入",
         "input_value": "{h} × {w} 像素 RGB，ImageNet 均值/标准差归一化",
         "created": "创建日期", "backbone": "初始化自", "true_pred": "真实 \\ 预测", "class": "类别", "metric": "指标",
-        "value": "数值", "per_fold": "各折", "none": "未记录", "of_fold": "{fold} 的测试集",
+        "value": "数值", "per_fold": "各折",
+        "setting": "设置", "yes": "是", "no": "否", "none": "未记录", "of_fold": "{fold} 的测试集",
         "default_limitations": (
             "仅用几百张网络图片训练，未经临床验证；对训练中少见的肤色、身体部位、相机或光照可能出错，"
             "并且只认识上述类别。这是研究演示，不是诊断工具。"),
@@ -213,15 +215,42 @@ def _class_counts(card: ModelCard, lang: str) -> str:
     return _table([_CARD[language(lang)]["class"], *parts], rows)
 
 
-def _training(training: Mapping[str, Any]) -> str:
+def _readable(value: Any, words: Mapping[str, str]) -> str:
+    """One recipe value for people: 3 significant digits, yes / no, lists joined (no raw dicts or 1.3333333)."""
+    if isinstance(value, bool):
+        return words["yes"] if value else words["no"]
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    if isinstance(value, list | tuple):
+        return " – ".join(_readable(item, words) for item in value) if len(value) == 2 else \
+            ", ".join(_readable(item, words) for item in value)
+    return str(value)
+
+
+def _flat(section: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested settings as (``augment · scale``, value) rows."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in section.items():
+        name = f"{prefix}{_title(key)}"
+        if isinstance(value, Mapping):
+            rows += _flat(value, f"{name} · ")
+        elif value not in (None, "", [], {}):
+            rows.append((name, value))
+    return rows
+
+
+def _training(training: Mapping[str, Any], words: Mapping[str, str]) -> str:
+    """The recipe and the run's facts as a two-column table; the command that reproduces it as code."""
     command = training.get("command")
     recipe = training.get("recipe") if isinstance(training.get("recipe"), Mapping) else {}
+    facts = {key: value for key, value in training.items() if key not in ("command", "recipe", "history_tail")}
+    rows = [(name, _readable(value, words)) for name, value in _flat(recipe) + _flat(facts)]
     lines = []
+    if rows:
+        lines.append(_table([words["setting"], words["value"]], rows))
     if isinstance(command, str | list) and command:
         lines.append("```\n" + (command if isinstance(command, str) else " ".join(map(str, command))) + "\n```")
-    body = _key_values(recipe) + "\n" + _key_values(training, skip=("command", "recipe", "history_tail"))
-    lines.append(body.strip())
-    return "\n\n".join(line for line in lines if line)
+    return "\n\n".join(lines)
 
 
 def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str = "", level: int = 3) -> str:
@@ -234,6 +263,8 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
     parts = [f"{'#' * level} {display_name or card.display_name}"]
     if card.description:
         parts.append(card.description)
+    # What the model cannot do comes before what it scored: a reader may stop after the first section.
+    parts.append(f"{section} {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
     model_lines = [f"- **{words['arch']}**: `{card.arch}`" + (f" {_cell(dict(card.model_args))}" if card.model_args
                                                                else "")]
     if card.num_params:
@@ -256,10 +287,9 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
     if cv:
         parts.append(cv)
     if card.training:
-        parts.append(f"{section} {words['training']}\n\n{_training(card.training)}")
+        parts.append(f"{section} {words['training']}\n\n{_training(card.training, words)}")
     parts.append(f"{section} {words['license']}\n\n{card.license}")
     citation = card.citation or card.data.get("citation", "")
     if citation:
         parts.append(f"{section} {words['citation']}\n\n```\n{citation}\n```")
-    parts.append(f"{section} {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
     return "\n\n".join(parts) + "\n"

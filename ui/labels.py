@@ -20,7 +20,7 @@ _MODEL_ZH = (  # English pieces of senet.catalog.card_display_name -> Chinese
     (re.compile(r"(\d+) % acc \((\d+)-fold\)"), r"准确率 \1 %（\2 折）"),
     (re.compile(r"(\d+) % acc \(CV incomplete\)"), r"准确率 \1 %（部分交叉验证）"),
     (re.compile(r"(\d+) % acc"), r"准确率 \1 %"),
-    (re.compile(r"\(unavailable\)"), "（不可用）"),
+    (re.compile(r" ?\(unavailable\)"), "（不可用）"),
 )
 
 WORDS = {
