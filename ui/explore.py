@@ -96,8 +96,9 @@ class Explorer:
         return report
 
     def _result(self, image: str | None, model: str | None, method: str | None, target: str | None,
-                layer: str | None, ticket: Any, progress: Any, language: str) -> Result:
-        """The session's analysis: from the cache when the same photo, model and options were analysed before."""
+                layer: str | None, ticket: Any, progress: Any, language: str) -> tuple[Result, bool]:
+        """The session's analysis, and whether it came from the cache (the same photo, model and options were
+        analysed before)."""
         photo_in = load_image(image)
         net, card, entry = self.catalog.load(model or None)
         method, target, layer = _check_options(net, card, method, target, layer)
@@ -105,7 +106,7 @@ class Explorer:
         key = (digest, entry.name, method, target, layer)
         hit = ANALYSES.get(key) if digest else None
         if hit is not None:
-            return hit["result"]
+            return hit["result"], True
         spec = senet.CAM_METHODS[method]
         report = self._reporter(progress, spec.display_name.split(" (")[0], language) if spec.slow else None
         with entry.lock:  # one analysis per model at a time; different models run side by side
@@ -117,7 +118,7 @@ class Explorer:
         if digest:
             ANALYSES.set(key, result=result)
         self._warmed.add(entry.name)
-        return result
+        return result, False
 
     def _stopped(self, ticket: Any, language: str) -> tuple[Any, ...]:
         """Outputs of an analysis that stopped: nothing changes, except a note when the visitor cancelled it."""
@@ -151,7 +152,7 @@ class Explorer:
         ticket = self.runs.start(_page_session(request, event))
         start = time.perf_counter()
         try:
-            result = self._result(image, model, method, target, layer, ticket, progress, language)
+            result, cached = self._result(image, model, method, target, layer, ticket, progress, language)
             analysis = result.analysis
             overlay = senet.overlay(result.photo, analysis.cam, opacity=float(opacity))
             heatmap = senet.heatmap_image(analysis.cam, size=result.photo.size)
@@ -169,7 +170,7 @@ class Explorer:
         elapsed = (time.perf_counter() - start) * 1000  # what the visitor waited (a cached answer is fast)
         status = status_line(elapsed, analysis.timings, self.catalog.device_name,
                              senet.CAM_METHODS[analysis.method].display_name,
-                             model_name(entry.display_name, language), language)
+                             model_name(entry.display_name, language), language, cached=cached)
         return shown, overlay, heatmap, chart, overview, sentence, status, result
 
     def analyze_if_image(self, image: str | None, model: str | None, method: str, target: str | None,

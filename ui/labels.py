@@ -27,6 +27,7 @@ WORDS = {
     "en": {
         "analysed": "Analysed in {seconds} on the {device}",
         "details": "Details",
+        "cached": "answered from the cache (the same photo, model and options were analysed before)",
         "cpu": "CPU", "gpu": "GPU",
         "seconds": "{value:.1f} s",
         "forward_backward": "forward + backward", "cam": "CAM", "threads": "threads", "total": "{ms} ms in all",
@@ -46,6 +47,7 @@ WORDS = {
     "zh": {
         "analysed": "在{device}上分析用时 {seconds}",
         "details": "详细信息",
+        "cached": "来自缓存（之前分析过同一照片、模型和选项）",
         "cpu": " CPU ", "gpu": " GPU ",
         "seconds": "{value:.1f} 秒",
         "forward_backward": "前向 + 反向", "cam": "CAM", "threads": "线程", "total": "共 {ms} ms",
@@ -108,14 +110,17 @@ def device_word(device_name: str, language: str) -> str:
 
 
 def status_line(total_ms: float, timings: Mapping[str, float], device_name: str, method: str, model: str,
-                language: str) -> str:
-    """``Analysed in 0.3 s on the CPU`` and, folded away, the engineer's details (timings, device, model)."""
+                language: str, *, cached: bool = False) -> str:
+    """``Analysed in 0.3 s on the CPU`` and, folded away, the engineer's details (timings, device, model; whether
+    the answer came from the cache of identical requests)."""
     seconds = say("seconds", language, value=total_ms / 1000)
     short = say("analysed", language, seconds=seconds, device=device_word(device_name, language))
     device = device_name.replace("threads", say("threads", language)) if language == "zh" else device_name
     details = (f"{html.escape(method)} · {say('forward_backward', language)} "
                f"{timings.get('forward_backward', 0):.0f} ms, {say('cam', language)} {timings.get('cam', 0):.0f} ms, "
                f"{say('total', language, ms=round(total_ms))} · {html.escape(device)} · {html.escape(model)}")
+    if cached:
+        details += " · " + say("cached", language)
     return f"{short} <details><summary>{say('details', language)}</summary>{details}</details>"
 
 
