@@ -198,8 +198,10 @@ def test_switching_model_refreshes_every_view(served, browser) -> None:
         _upload_and_wait(page, EXAMPLES[1][0])
         page.get_by_role("tab", name="SE channel weights").click()
         page.get_by_text("Channel drill-down", exact=False).click()
-        old_channel = page.get_by_label("Channel (strongest first)", exact=True)
-        old_channel.wait_for(timeout=30_000)
+        channel_map = page.locator("xpath=//*[normalize-space(text())='Channel feature map on the photo']"
+                                   "/ancestor::div[contains(concat(' ', @class, ' '), ' block ')][1]//img")
+        channel_map.wait_for(state="visible", timeout=RESULT_TIMEOUT)
+        old_map = channel_map.get_attribute("src")
         before = len(jobs)
         _pick(page, "Model", catalog.entries[second].display_name)
         name = catalog.entries[second].display_name
@@ -218,9 +220,9 @@ def test_switching_model_refreshes_every_view(served, browser) -> None:
         channels = {info.name: info.channels for info in senet.se_blocks(net)}[drill]
         channel = page.get_by_label("Channel (strongest first)", exact=True).input_value()
         assert int(re.match(r"#(\d+)", channel).group(1)) < channels, channel
-        channel_map = page.locator("xpath=//span[contains(., 'Channel feature map on the photo')]"
-                                   "/ancestor::div[contains(@class, 'block')][1]//img")
-        channel_map.wait_for(state="visible", timeout=RESULT_TIMEOUT)
+        # The previous model's channel map is gone (cleared on the switch, or redrawn for the new model).
+        shown = [src for src in channel_map.evaluate_all("imgs => imgs.map(img => img.src)") if src]
+        assert old_map not in shown, (old_map, shown)
         model = page.locator("#model input")
         assert model.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), model.input_value()
         _shot(page, "laptop_en_light_after_model_switch")

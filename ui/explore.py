@@ -354,7 +354,7 @@ def wire(demo: gr.Blocks, handlers: Explorer, ui: SimpleNamespace, card_view: gr
     ui.cancel.click(handlers.cancel, None, ui.status, cancels=[run, auto], queue=False, api_visibility="private")
     pickers = [ui.model_note, card_view, ui.target, ui.layer, se.block, se.compare, se.drill_block]
     cleared = [*outputs, ui.cam_caption, se.channel, se.channel_image]
-    ui.model.input(handlers.clear_views, None, cleared, queue=False, api_visibility="private").then(
+    ui.model.change(handlers.clear_views, None, cleared, queue=False, api_visibility="private").then(
         handlers.switch_model, ui.model, [*pickers, ui.ready], api_name="model_info", **heavy)
     demo.load(handlers.select_model, ui.model, pickers, api_visibility="private", **heavy)
     demo.load(handlers.page_words, None, [ui.model, ui.gallery], queue=False, api_visibility="private")
