@@ -342,3 +342,15 @@ def test_chinese_page_has_no_english_class_names(served, browser, scheme: str) -
         _shot(page, f"laptop_zh_{scheme}")
     finally:
         page.close()
+
+
+def test_empty_model_name_means_the_default_model_through_the_api(served) -> None:
+    from gradio_client import Client, handle_file
+
+    from ui.components import EXAMPLES
+
+    demo, url = served
+    client = Client(url, verbose=False)
+    label, *_, status = client.predict(handle_file(str(EXAMPLES[0][0])), "", api_name="/analyze")
+    assert label["label"] in demo.catalog.entries[demo.catalog.default].card.labels
+    assert demo.catalog.entries[demo.catalog.default].display_name in status
