@@ -72,8 +72,9 @@ def test_names_in_chinese_and_a_card_may_add_its_own() -> None:
         "SE-ResNet-18 · MSLD v2 · 准确率 77 %（5 折）"
     assert "交叉验证" in model_name("SE-DenseNet-121 · 65 % acc (CV incomplete)", "zh")
     assert model_name("broken (unavailable)", "zh") == "broken（不可用）"
-    assert "阶段" in layer_name("layer4", "layer4[-1]: ...", "zh", default=True)
-    assert layer_name("layer4", "layer4[-1]: last block", "en", default=True) == "layer4[-1]: last block"
+    assert layer_name("layer4", "layer4[-1]: ...", "zh", default=True) == "layer4 · 最后阶段（默认）"
+    assert layer_name("layer3", "layer3[-1]: last block", "en", default=False) == "layer3 · stage 4"
+    assert layer_name("other", "other: described", "en", default=False) == "other: described"
 
 
 def test_status_line_is_short_with_details_on_demand() -> None:

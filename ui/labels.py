@@ -91,16 +91,17 @@ def model_name(display_name: str, language: str) -> str:
 
 
 def layer_name(key: str, text: str, language: str, *, default: bool) -> str:
-    """A CAM layer choice: the library's description in English, a translation in Chinese."""
-    if language != "zh":
-        return text
+    """A short CAM layer choice that fits the picker (``layer4 · last stage (default)``, ``layer3 · stage 4``);
+    the library's longer description (``text``) is kept for layers it does not know."""
+    zh = language == "zh"
+    if default:
+        return f"{key} · " + ("最后阶段（默认）" if zh else "last stage (default)")
     if key.startswith("layer") and key[5:].isdigit():
-        stage = int(key[5:]) + 1
-        return f"{key}：第 {stage} 阶段的最后一个模块" + ("（最深、最粗；默认）" if default else "")
+        stage = int(key[5:]) + 1  # the SE paper counts the stem as stage 1
+        return f"{key} · " + (f"第 {stage} 阶段" if zh else f"stage {stage}")
     if key.startswith("denseblock"):
-        return f"features.{key}：第 {key.removeprefix('denseblock')} 个密集块的输出"
-    if key == "features":
-        return "features：分类器看到的特征（norm5 之后）" + ("；默认" if default else "")
+        number = key.removeprefix("denseblock")
+        return f"{key} · " + (f"第 {number} 个密集块" if zh else f"dense block {number}")
     return text
 
 
