@@ -301,6 +301,10 @@ def test_phone_scrolls_to_the_prediction(served, browser, scheme: str, locale: s
     demo, url = served
     page = _open(browser, url, viewport=PHONE, scheme=scheme, locale=locale)
     try:
+        thumbs = page.locator("#examples img")
+        for index in range(thumbs.count()):  # every example fits the phone's width (no sideways scroll box)
+            box = thumbs.nth(index).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (index, box)
         page.locator("#examples img").nth(3).click()
         page.locator("#overlay img").wait_for(state="visible", timeout=RESULT_TIMEOUT)
         _wait_idle(page)

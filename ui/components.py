@@ -52,6 +52,8 @@ CSS = """
 .cam-legend-bar { flex: 1; height: 0.8rem; border-radius: 3px; border: 1px solid rgba(128, 128, 128, 0.4); }
 /* Examples: no fixed-height scroll box (all twelve show at once), captions that fit a small thumbnail. */
 #examples .grid-wrap.fixed-height { min-height: 0; max-height: none; height: auto; }
+#examples .grid-wrap { overflow-x: hidden; }
+#examples .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
 #examples .caption-label { max-width: 94%; right: 3%; font-size: 0.72rem; padding: 1px 4px; }
 /* The model picker's name (with its accuracy) is long: a smaller font so that it is not cut off. */
 #model input { font-size: 0.8rem; }
