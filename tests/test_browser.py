@@ -343,6 +343,7 @@ def test_chinese_page_has_no_english_class_names(served, browser, scheme: str) -
         options = page.get_by_role("option").all_inner_texts()
         assert any("阶段" in option for option in options), options
         page.keyboard.press("Escape")
+        time.sleep(0.6)  # the list fades out
         _shot(page, f"laptop_zh_{scheme}")
     finally:
         page.close()

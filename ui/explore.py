@@ -20,7 +20,7 @@ from senet.image_io import load_image
 from . import se_tab
 from .components import DISPLAY_SIDE, EXAMPLES, LOG, PROGRESS, Result, fail, gpu, image_output, photo_input
 from .i18n import I18N, lang
-from .labels import class_names, layer_name, legend, model_name, say, status_line
+from .labels import class_names, layer_name, legend, method_name, model_name, say, status_line
 from .run_control import Cancelled, Runs
 from .se_tab import PAPER_VIEW, SeHandlers
 
@@ -256,12 +256,14 @@ class Explorer:
         """``select_model`` for the picker, plus a new token that starts the analysis of the shown photo."""
         return (*self.select_model(model, request), time.monotonic_ns())
 
-    def page_words(self, request: gr.Request | None = None) -> tuple[Any, Any]:
-        """The model picker's names and the examples' captions in the page's language."""
+    def page_words(self, request: gr.Request | None = None) -> tuple[Any, Any, Any]:
+        """The model picker's names, the examples' captions and the CAM methods in the page's language."""
         language = lang(request)
         choices = [(model_name(text, language), name) for text, name in self.catalog.choices()]
         names = class_names([label for _, label in EXAMPLES], language)
-        return gr.update(choices=choices), [(str(path), names[label]) for path, label in EXAMPLES]
+        methods = [(method_name(spec.display_name, language), key) for key, spec in senet.CAM_METHODS.items()]
+        return (gr.update(choices=choices), [(str(path), names[label]) for path, label in EXAMPLES],
+                gr.update(choices=methods))
 
     def overlay(self, result: Result | None, opacity: float) -> Any:
         """The heatmap on the photo at another opacity (from this session's last analysis)."""
@@ -357,7 +359,7 @@ def wire(demo: gr.Blocks, handlers: Explorer, ui: SimpleNamespace, card_view: gr
     ui.model.change(handlers.clear_views, None, cleared, queue=False, api_visibility="private").then(
         handlers.switch_model, ui.model, [*pickers, ui.ready], api_name="model_info", **heavy)
     demo.load(handlers.select_model, ui.model, pickers, api_visibility="private", **heavy)
-    demo.load(handlers.page_words, None, [ui.model, ui.gallery], queue=False, api_visibility="private")
+    demo.load(handlers.page_words, None, [ui.model, ui.gallery, ui.method], queue=False, api_visibility="private")
     ui.gallery.select(handlers.pick_example, None, ui.image, api_name="pick_example", **hidden)
     ui.opacity.release(handlers.overlay, [result, ui.opacity], ui.overlay, api_name="overlay", **hidden)
     return [run, auto]

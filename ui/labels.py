@@ -105,6 +105,13 @@ def layer_name(key: str, text: str, language: str, *, default: bool) -> str:
     return text
 
 
+def method_name(display_name: str, language: str) -> str:
+    """A CAM method's name (``Score-CAM (slow)``) in ``language``: the method stays, the note is translated."""
+    if language != "zh":
+        return display_name
+    return display_name.replace(" (slow)", "（较慢）").replace(" (gradient-free)", "（无需梯度）")
+
+
 def device_word(device_name: str, language: str) -> str:
     """``CPU (2 threads)`` -> ``CPU``; a CUDA device -> ``GPU`` (the short form for the status line)."""
     return say("gpu" if "CUDA" in device_name else "cpu", language)
