@@ -9,18 +9,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import gradio as gr
+# Gradio, torch and the UI are imported inside the functions that need them: `python app.py --help` and argument
+# errors answer at once instead of after seconds of imports.
+if TYPE_CHECKING:
+    import gradio as gr
 
-from senet.catalog import Catalog
-from ui import batch as batch_tab
-from ui import card_tab, explore, own_model, report, se_tab, tools, trust_views
-from ui import compare as compare_tab
-from ui.components import CSS, EXAMPLES_DIR, STATE_TTL, THEME, THEME_JS
-from ui.i18n import I18N
+    from senet.catalog import Catalog
 
+DEVICES = ("auto", "cpu", "cuda")
 MAX_FILE_SIZE = "20mb"  # Gradio refuses larger uploads before any handler runs (image_io's own limit: 20 MB)
 DELETE_CACHE = (300, 600)  # every 5 minutes, delete uploads and outputs older than 10 minutes
 SPACE_QUEUE_SIZE = 40  # on a public Space, further visitors are told the queue is full instead of waiting forever
@@ -47,6 +47,14 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
             model" panel needs an ``own_model.SessionCatalog``.
         uploads: show the "use your own model" panel; default ``own_model.uploads_enabled()``.
     """
+    import gradio as gr
+
+    from ui import batch as batch_tab
+    from ui import card_tab, explore, own_model, report, se_tab, tools, trust_views
+    from ui import compare as compare_tab
+    from ui.components import STATE_TTL
+    from ui.i18n import I18N
+
     catalog = catalog or own_model.SessionCatalog(checkpoint_dir, device=device)
     uploads = own_model.uploads_enabled(uploads) and isinstance(catalog, own_model.SessionCatalog)
     se_handlers = se_tab.SeHandlers(catalog)
@@ -84,7 +92,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         # Model work shares one concurrency group wide enough for every model; the per-model lock serialises
         # requests to the same model while different models run side by side.
         heavy = {"concurrency_limit": max(2, len(catalog.available())), "concurrency_id": "models"}
-        demo.load(None, None, theme, js=THEME_JS)
+        demo.load(None, None, theme, js=_theme_js())
         analyses = explore.wire(demo, handlers, ui, card_view, result, theme, heavy)
         se_tab.wire(se_handlers, ui.se, result, theme, analyses, heavy)
         own_model.wire(demo, own_model.OwnModels(catalog), own_panel, ui.model,
@@ -106,6 +114,10 @@ def launch_options(uploads: bool = False) -> dict[str, Any]:
         uploads: the demo takes visitors' own models, so files up to 300 MB must get through (photos are still
             held to 20 MB by ``senet.image_io``).
     """
+    from ui import own_model, trust_views
+    from ui.components import CSS, EXAMPLES_DIR, THEME
+    from ui.i18n import I18N
+
     return {
         "i18n": I18N,
         "theme": THEME,
@@ -117,7 +129,15 @@ def launch_options(uploads: bool = False) -> dict[str, Any]:
     }
 
 
+def _theme_js() -> str:
+    from ui.components import THEME_JS
+
+    return THEME_JS
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (defaults from the environment); a bad device or a missing checkpoint folder is an error
+    here, before anything heavy is imported."""
     host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space() else "127.0.0.1")
     parser = argparse.ArgumentParser(description="SENet Explorer: SE-ResNet / SE-DenseNet predictions, Grad-CAM "
                                                  "and SE channel weights in the browser.")
@@ -125,10 +145,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                      "Face Space; env GRADIO_SERVER_NAME)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
                         help="port (default 7860; env GRADIO_SERVER_PORT)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=os.environ.get("SENET_DEVICE", "auto"),
+    parser.add_argument("--device", choices=DEVICES, default=os.environ.get("SENET_DEVICE", "auto"),
                         help="where models run (default auto: the GPU when there is one; env SENET_DEVICE)")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
-    parser.add_argument("--checkpoints", default=None,
+    parser.add_argument("--checkpoints", default=os.environ.get("SENET_CHECKPOINTS"),
                         help="checkpoint folder (default $SENET_CHECKPOINTS or ./checkpoints)")
     parser.add_argument("--no-uploads", dest="uploads", action="store_false", default=None,
                         help="hide the 'use your own model' panel (it is off by default on a Hugging Face Space "
@@ -137,34 +157,77 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mcp", action=argparse.BooleanOptionalAction, default=mcp_default,
                         help="also serve classify / explain / list_models as MCP tools at /gradio_api/mcp/ "
                              "(default off; on on a Hugging Face Space; env SENET_MCP)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.device not in DEVICES:  # argparse checks choices on the command line only, not on env defaults
+        parser.error(f"argument --device (env SENET_DEVICE): invalid choice: {args.device!r} "
+                     f"(choose from {', '.join(DEVICES)})")
+    if args.checkpoints is not None and not Path(args.checkpoints).is_dir():
+        parser.error(f"argument --checkpoints: {args.checkpoints!r} is not a folder")
+    return args
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port that is already taken is a one-line error naming ``--port`` (Gradio would raise a long OSError)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise SystemExit(f"app.py: error: port {port} on {host} is already in use; choose another with "
+                             "--port (or stop the program that uses it)") from None
+
+
+def _log_models(catalog: Catalog) -> None:
+    """The start-up log: every model by name, the unavailable ones with the reason (for the operator only)."""
+    print(f"SENet Explorer: {len(catalog.available())} model(s) from {catalog.directory} on {catalog.device_name}",
+          flush=True)
+    for name in catalog.names():
+        entry = catalog.entries[name]
+        if entry.available:
+            print(f"  {name}: {entry.display_name}", flush=True)
+        else:
+            print(f"  {name}: unavailable: {entry.error}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    _check_port(args.host, args.port)
+    from senet.catalog import resolve_device  # torch only: a missing GPU is reported before Gradio is imported
+
+    try:
+        resolve_device(args.device)
+    except ValueError as error:  # --device cuda or SENET_DEVICE=cuda without a GPU
+        raise SystemExit(f"app.py: error: {error}") from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal request otherwise
-    reuse = (args.checkpoints is None and args.device == os.environ.get("SENET_DEVICE", "auto")
-             and args.uploads is None)
     try:
-        app = demo if reuse else build_demo(args.checkpoints, device=args.device, uploads=args.uploads)
-    except ValueError as error:  # e.g. --device cuda without a GPU
+        app = build_demo(args.checkpoints, device=args.device, uploads=args.uploads)
+    except ValueError as error:  # e.g. --device cuda (or SENET_DEVICE=cuda) without a GPU
         raise SystemExit(f"app.py: error: {error}") from None
     catalog: Catalog = app.catalog  # type: ignore[attr-defined]  # set by build_demo; Blocks has no typed slot
-    print(f"SENet Explorer: {len(catalog.available())} model(s) on {catalog.device_name}", flush=True)
-    for entry in catalog.entries.values():
-        if not entry.available:
-            print(f"  unavailable: {entry.name}: {entry.error}", flush=True)
+    _log_models(catalog)
     if zero_gpu():  # ZeroGPU asks for models on "cuda" at start-up, outside the spaces.GPU functions
         for name in catalog.available():
             catalog.load(name)
+    globals()["demo"] = app  # `gradio app.py` (reload mode) looks the launched demo up in the module's namespace
     # launch() prints the local URL (and the share URL when --share is given).
     app.queue(default_concurrency_limit=2, max_size=SPACE_QUEUE_SIZE if on_space() else None).launch(
         server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
         **launch_options(uploads=getattr(app, "uploads", False)))
 
 
-demo = build_demo(device=os.environ.get("SENET_DEVICE", "auto"))
+_DEMO: gr.Blocks | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``app.demo``, built on first use: ``gradio app.py`` and Spaces look it up, ``python app.py --help`` does not
+    pay for it."""
+    global _DEMO
+    if name != "demo":
+        raise AttributeError(f"module 'app' has no attribute {name!r}")
+    if _DEMO is None:
+        _DEMO = build_demo(device=os.environ.get("SENET_DEVICE", "auto"))
+    return _DEMO
+
 
 if __name__ == "__main__":
     main()

@@ -103,18 +103,28 @@ def headline_accuracy(metrics: Mapping[str, Any]) -> float | None:
 
 
 def card_display_name(card: ModelCard) -> str:
-    """E.g. ``SE-ResNet-18 · MSLD v2 · 6 classes · 74 % acc``, built from the card alone."""
+    """E.g. ``SE-ResNet-18 · MSLD v2 · 77 % acc (5-fold)``, built from the card alone.
+
+    The accuracy says what it is: the mean over a complete cross-validation (``(k-fold)``), one checkpoint's
+    test accuracy while its cross-validation is incomplete (``(CV incomplete)``), or a plain test accuracy. The
+    class count is left to the model's note and card: the name must fit a phone's picker.
+    """
     parts = [display_name(card.arch)]
     if card.training.get("converter"):  # imported: the owner's title says what it is; no data or metrics known
         parts = [card.title, *parts] if card.title else parts
     dataset = dataset_display_name(card.data)
     if dataset:
         parts.append(dataset)
-    parts.append(f"{card.num_classes} classes")
     accuracy = headline_accuracy(card.metrics)
     if accuracy is not None:
-        folds = " (5-fold)" if _complete_cv_accuracy(card.metrics) is not None else ""
-        parts.append(f"{accuracy * 100:.0f} % acc{folds}")
+        cv = card.metrics.get("cv")
+        if _complete_cv_accuracy(card.metrics) is not None and isinstance(cv, Mapping):
+            note = f" ({int(cv['folds'])}-fold)"
+        elif isinstance(cv, Mapping) and cv.get("incomplete"):
+            note = " (CV incomplete)"
+        else:
+            note = ""
+        parts.append(f"{accuracy * 100:.0f} % acc{note}")
     return " · ".join(parts)
 
 

@@ -265,7 +265,7 @@ def build_report(
 
     # The prediction: the sentence, then every class with its probability and a bar.
     writer.paragraph(words["prediction"], 12.5, bold=True, height=7)
-    writer.paragraph(prediction_sentence(analysis.probabilities, lang), 10.5, height=5.6)
+    writer.paragraph(prediction_sentence(analysis.probabilities, lang, card=card), 10.5, height=5.6)
     pdf.ln(1.5)
     for label, probability in analysis.top_k(len(analysis.probabilities)):
         strong = label == analysis.predicted

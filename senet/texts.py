@@ -79,17 +79,17 @@ def percent(p: float) -> str:
     return f"{p * 100:.0f} %"
 
 
-def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *, positive: str = "Monkeypox",
+def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *, positive: str | None = None,
                         card: ModelCard | None = None) -> str:
     """E.g. ``The model thinks this looks most like Measles (81 %); the next guess is Chickenpox (12 %).``
 
     With more than two classes and ``positive`` among them, the "positive vs. everything else" probability
-    is added (for the shipped models: the chance of Monkeypox against any other class). With a ``card``, the
-    positive class is the card's, and when the card is calibrated the sentence ends with how often the model
+    is added (for the shipped models: the chance of Monkeypox against any other class). Without ``positive``,
+    the card's positive class is used; when the card is calibrated the sentence ends with how often the model
     was right on its Test photos at this confidence (see ``confidence_sentence``).
     """
-    if card is not None:
-        positive = positive_class(card) or positive
+    if positive is None and card is not None:
+        positive = positive_class(card)
     text = _TEXT[language(lang)]
     ranked = sorted(probabilities.items(), key=lambda item: -item[1])
     if not ranked:
@@ -101,7 +101,7 @@ def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *,
     sentence += text["end"]
     if p_top < 0.5:
         sentence += text["unsure"]
-    if len(ranked) > 2 and positive in probabilities:
+    if len(ranked) > 2 and positive is not None and positive in probabilities:
         sentence += text["positive"].format(label=label_name(positive, lang), p=percent(probabilities[positive]))
     if card is not None:
         sentence += confidence_sentence(card, p_top, lang)
@@ -188,7 +188,8 @@ _CARD = {
         "limitations": "Limitations", "arch": "Architecture", "params": "Parameters", "input": "Input",
         "input_value": "{h} × {w} px RGB, ImageNet mean/std normalisation", "created": "Created",
         "backbone": "Initialised from", "true_pred": "true \\ predicted", "class": "class", "metric": "metric",
-        "value": "value", "per_fold": "per fold", "none": "not recorded", "of_fold": "on the test part of {fold}",
+        "value": "value", "per_fold": "per fold",
+        "setting": "setting", "yes": "yes", "no": "no", "none": "not recorded", "of_fold": "on the test part of {fold}",
         "operating_title": "Operating point", "calibration": "Calibration",
         "calibration_note": ("Probabilities are divided by a temperature of {t:.2f} (fitted on {fit} by negative "
                              "log-likelihood) before the softmax. On {test}: expected calibration error (10 bins) "
@@ -210,7 +211,8 @@ _CARD = {
         "arch": "架构", "params": "参数量", "input": "输入",
         "input_value": "{h} × {w} 像素 RGB，ImageNet 均值/标准差归一化",
         "created": "创建日期", "backbone": "初始化自", "true_pred": "真实 \\ 预测", "class": "类别", "metric": "指标",
-        "value": "数值", "per_fold": "各折", "none": "未记录", "of_fold": "{fold} 的测试集",
+        "value": "数值", "per_fold": "各折",
+        "setting": "设置", "yes": "是", "no": "否", "none": "未记录", "of_fold": "{fold} 的测试集",
         "operating_title": "判定标准", "calibration": "校准",
         "calibration_note": ("概率在 softmax 之前先除以温度 {t:.2f}（在 {fit} 上按负对数似然拟合）。"
                              "在 {test} 上：期望校准误差（10 个区间）校准前 {ece0}，校准后 {ece1}；"
@@ -315,16 +317,43 @@ def _class_counts(card: ModelCard, lang: str) -> str:
     return _table([_CARD[language(lang)]["class"], *parts], rows)
 
 
-def _training(training: Mapping[str, Any]) -> str:
+def _readable(value: Any, words: Mapping[str, str]) -> str:
+    """One recipe value for people: 3 significant digits, yes / no, lists joined (no raw dicts or 1.3333333)."""
+    if isinstance(value, bool):
+        return words["yes"] if value else words["no"]
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    if isinstance(value, list | tuple):
+        return " – ".join(_readable(item, words) for item in value) if len(value) == 2 else \
+            ", ".join(_readable(item, words) for item in value)
+    return str(value)
+
+
+def _flat(section: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested settings as (``augment · scale``, value) rows."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in section.items():
+        name = f"{prefix}{_title(key)}"
+        if isinstance(value, Mapping):
+            rows += _flat(value, f"{name} · ")
+        elif value not in (None, "", [], {}):
+            rows.append((name, value))
+    return rows
+
+
+def _training(training: Mapping[str, Any], words: Mapping[str, str]) -> str:
+    """The recipe and the run's facts as a two-column table; the command that reproduces it as code."""
     command = training.get("command")
     recipe = training.get("recipe")
     recipe = recipe if isinstance(recipe, Mapping) else {}
+    facts = {key: value for key, value in training.items() if key not in ("command", "recipe", "history_tail")}
+    rows = [(name, _readable(value, words)) for name, value in _flat(recipe) + _flat(facts)]
     lines = []
+    if rows:
+        lines.append(_table([words["setting"], words["value"]], rows))
     if isinstance(command, str | list) and command:
         lines.append("```\n" + (command if isinstance(command, str) else " ".join(map(str, command))) + "\n```")
-    body = _key_values(recipe) + "\n" + _key_values(training, skip=("command", "recipe", "history_tail"))
-    lines.append(body.strip())
-    return "\n\n".join(line for line in lines if line)
+    return "\n\n".join(lines)
 
 
 def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str = "", level: int = 3) -> str:
@@ -337,6 +366,8 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
     parts = [f"{'#' * level} {display_name or card.display_name}"]
     if card.description:
         parts.append(card.description)
+    # What the model cannot do comes before what it scored: a reader may stop after the first section.
+    parts.append(f"{section} {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
     model_lines = [f"- **{words['arch']}**: `{card.arch}`" + (f" {_cell(dict(card.model_args))}" if card.model_args
                                                                else "")]
     if card.num_params:
@@ -360,12 +391,11 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
         parts.append(cv)
     parts += _trust_sections(card, lang, section)
     if card.training:
-        parts.append(f"{section} {words['training']}\n\n{_training(card.training)}")
+        parts.append(f"{section} {words['training']}\n\n{_training(card.training, words)}")
     parts.append(f"{section} {words['license']}\n\n{card.license}")
     citation = card.citation or card.data.get("citation", "")
     if citation:
         parts.append(f"{section} {words['citation']}\n\n```\n{citation}\n```")
-    parts.append(f"{section} {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
     return "\n\n".join(parts) + "\n"
 
 

@@ -7,7 +7,10 @@ too so that the outputs depend on the image (zero-initialised residual branches 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,15 +49,27 @@ def served_app(checkpoint_dir: Path, *, uploads: bool = False) -> Iterator[tuple
     """
     import app
 
-    demo = app.build_demo(checkpoint_dir, device="cpu", uploads=uploads)
-    demo.queue(default_concurrency_limit=2)
-    options = app.launch_options(uploads=demo.uploads)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                **options)
+    # Its own upload / output folder: Gradio names cached files by content, and a server closing (here or in
+    # another test process) deletes the files it created, which another server may be serving at that moment.
+    previous = os.environ.get("GRADIO_TEMP_DIR")
+    cache = tempfile.mkdtemp(prefix="senet-gradio-")
+    os.environ["GRADIO_TEMP_DIR"] = cache
     try:
-        yield demo, demo.local_url
+        demo = app.build_demo(checkpoint_dir, device="cpu", uploads=uploads)
+        demo.queue(default_concurrency_limit=2)
+        options = app.launch_options(uploads=demo.uploads)
+        demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                    **options)
+        try:
+            yield demo, demo.local_url
+        finally:
+            demo.close()
     finally:
-        demo.close()
+        if previous is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = previous
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -166,13 +166,14 @@ def test_broken_and_pickle_checkpoints_are_unavailable_and_the_rest_works(tmp_pa
 
 def test_catalog_names_and_lookup(tmp_path: Path) -> None:
     card = senet.ModelCard(arch="se_resnet18", labels=LABELS, data={"name": "msld_v2"}, metrics={"accuracy": 0.7412})
-    assert card_display_name(card) == "SE-ResNet-18 · MSLD v2 · 6 classes · 74 % acc"
+    assert card_display_name(card) == "SE-ResNet-18 · MSLD v2 · 74 % acc"
     assert card_display_name(senet.ModelCard(arch="densenet121", labels=["a", "b"], metrics={"accuracy": 83.6})) \
-        == "DenseNet-121 · 2 classes · 84 % acc"
+        == "DenseNet-121 · 84 % acc"
     cv = {"test": {"accuracy": 0.757}, "cv": {"folds": 5, "accuracy": {"mean": 0.769, "std": 0.05}}}
     assert card_display_name(card.replace(metrics=cv)).endswith("77 % acc (5-fold)")  # the comparable number
     partial = {"test": {"accuracy": 0.646}, "cv": {"folds": 2, "incomplete": "stopped", "accuracy": {"mean": 0.68}}}
-    assert card_display_name(card.replace(metrics=partial)).endswith("65 % acc")  # no mean over a partial run
+    # No mean over a partial run, and the picker says the cross-validation is incomplete.
+    assert card_display_name(card.replace(metrics=partial)).endswith("65 % acc (CV incomplete)")
     write_checkpoint(tmp_path, "one", "se_resnet18", size=64)
     catalog = Catalog(tmp_path, device="cpu")
     assert catalog.entry(catalog.entry("one").display_name).name == "one"  # display names work as aliases
@@ -189,7 +190,7 @@ def test_catalog_names_and_lookup(tmp_path: Path) -> None:
 
 def test_describe_sentences_and_model_card() -> None:
     probabilities = {"Measles": 0.81, "Chickenpox": 0.12, "Monkeypox": 0.05, "Healthy": 0.02}
-    sentence = texts.prediction_sentence(probabilities, "en")
+    sentence = texts.prediction_sentence(probabilities, "en", positive="Monkeypox")
     assert sentence.startswith("The model thinks this looks most like Measles (81 %); "
                                "the next guess is Chickenpox (12 %).")
     assert "5 % Monkeypox" in sentence

@@ -44,6 +44,30 @@ CSS = """
 .disclaimer p { margin: 0; }
 .sentence { font-size: 1.08rem; }
 .status { font-size: 0.9rem; opacity: 0.85; }
+.status details summary { cursor: pointer; display: inline; margin-left: 0.5rem; text-decoration: underline dotted; }
+.status details[open] { display: block; margin-top: 0.3rem; }
+.examples-title p, .image-title p { margin: 0.4rem 0 0 0; font-weight: 600; font-size: 0.9rem; }
+.cam-caption { margin: 0.2rem 0 0.3rem 0; }
+.cam-note { margin: 0.3rem 0; color: #9a3412; }
+.dark .cam-note { color: #fdba74; }
+.cam-legend { display: flex; align-items: center; gap: 0.5rem; font-size: 0.85rem; max-width: 22rem; }
+.cam-legend-bar { flex: 1; height: 0.8rem; border-radius: 3px; border: 1px solid rgba(128, 128, 128, 0.4); }
+/* Examples: no fixed-height scroll box (all twelve show at once), captions that fit a small thumbnail. */
+#examples .grid-wrap.fixed-height { min-height: 0; max-height: none; height: auto; }
+#examples .grid-wrap { overflow-x: hidden; }
+#examples .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
+#examples .caption-label { max-width: 94%; right: 3%; font-size: 0.72rem; padding: 1px 4px; }
+/* The model picker's name (with its accuracy) is long: a smaller font so that it is not cut off. */
+#model input { font-size: 0.8rem; }
+/* Dropdown lists: long options (layer descriptions) wrap instead of being cut off. */
+ul.options li { white-space: normal; }
+@media (max-width: 640px) {
+  /* phones: the picker's arrow gives its room to the name (a tap still opens the list) */
+  #model .wrap-inner { padding-left: 4px; padding-right: 4px; }
+  #model .icon-wrap { display: none; }
+  #model input { font-size: 0.66rem; }
+  .status details summary { margin-left: 0; }
+}
 """
 # Tells the server the page's colour scheme, so charts get text colours that are readable on it.
 THEME_JS = "() => (document.body.classList.contains('dark') || document.querySelector('.dark')) ? 'dark' : 'light'"
@@ -95,7 +119,11 @@ class Result:
 
 def fail(error: Exception) -> gr.Error:
     """A human message for the page; anything unexpected is logged, never shown."""
-    if isinstance(error, ImageRejected | UnknownModel | ModelUnavailable | senet.OptionError):
+    if isinstance(error, ModelUnavailable):  # the reason (a file error) is for the operator's log, not visitors
+        LOG.warning("%s", error)
+        name = str(error).split(" is unavailable", 1)[0]
+        return gr.Error(f"The model {name} is unavailable; choose another one.", print_exception=False)
+    if isinstance(error, ImageRejected | UnknownModel | senet.OptionError):
         return gr.Error(str(error), print_exception=False)
     LOG.exception("analysis failed")
     return gr.Error("The analysis failed unexpectedly. Please try another photo or model.", print_exception=False)

@@ -33,7 +33,7 @@ TEXT: dict[str, dict[str, str]] = {
         "tab_cam": "Grad-CAM",
         "tab_se": "SE channel weights",
         "tab_card": "Model card",
-        "overlay": "Heatmap on the photo (download as PNG)",
+        "overlay": "Heatmap on the photo",
         "heatmap": "Raw heatmap",
         "block": "SE block",
         "paper_view": "SE paper view (Figs. 6-7)",
@@ -52,6 +52,7 @@ TEXT: dict[str, dict[str, str]] = {
         "channel": "Channel (strongest first)",
         "channel_map": "Channel feature map on the photo",
         "status_idle": "Upload a photo or pick an example to start.",
+        "cancel": "Cancel",
         "api_help": "Call it from Python with `gradio_client`: see **Use via API** at the bottom of the page.",
     },
     "zh": {
@@ -74,7 +75,7 @@ TEXT: dict[str, dict[str, str]] = {
         "tab_cam": "Grad-CAM",
         "tab_se": "SE 通道权重",
         "tab_card": "模型卡",
-        "overlay": "叠加在照片上的热力图（可下载 PNG）",
+        "overlay": "叠加在照片上的热力图",
         "heatmap": "原始热力图",
         "block": "SE 模块",
         "paper_view": "SE 论文视图（图 6-7）",
@@ -92,6 +93,7 @@ TEXT: dict[str, dict[str, str]] = {
         "channel": "通道（最强的在前）",
         "channel_map": "通道特征图叠加在照片上",
         "status_idle": "上传照片或选择示例即可开始。",
+        "cancel": "取消",
         "api_help": "可用 Python 的 `gradio_client` 调用：见页面底部的 **通过 API 使用**。",
     },
 }
