@@ -60,10 +60,16 @@ def browser():
         chromium.close()
 
 
-def _shot(page, name: str) -> None:
+def _screenshot_dir(_: Path | None = None) -> Path:
+    """Where every browser test saves its screenshots: ``$SENET_SCREENSHOT_DIR`` or ``.screenshots/`` (git-ignored),
+    so that a person can look at them (the argument is ignored; kept for callers that pass ``tmp_path``)."""
     target = Path(os.environ.get("SENET_SCREENSHOT_DIR") or ROOT / ".screenshots")
     target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / f"{name}.png"), full_page=True)
+    return target
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(_screenshot_dir() / f"{name}.png"), full_page=True)
 
 
 def _open(browser, url: str, *, viewport: dict = LAPTOP, scheme: str = "light", locale: str = "en-US"):

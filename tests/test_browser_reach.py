@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
 import pytest
 from test_browser import CHROMIUM, browser  # noqa: F401  (the shared Chromium fixture)
+from test_browser import _screenshot_dir as _shots
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,12 +28,6 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     write_checkpoint(directory, "gamma", "se_resnet18", seed=3)
     with torch_threads(1), served_app(directory) as (demo, url):
         yield demo, url
-
-
-def _shots(tmp_path: Path) -> Path:
-    target = Path(os.environ.get("SENET_SCREENSHOT_DIR") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    return target
 
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])

@@ -7,7 +7,6 @@ tmp dir. Needs Debian's chromium and the shipped checkpoints.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from test_browser import CHROMIUM, browser  # noqa: E402, F401  (the shared Chromium fixture)
+from test_browser import _screenshot_dir as _shots  # noqa: E402
 
 from senet.catalog import Catalog  # noqa: E402
 
@@ -48,26 +48,10 @@ def served():
         yield demo, url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _shots(tmp_path: Path) -> Path:
-    target = Path(os.environ.get("SENET_SCREENSHOT_DIR") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    return target
-
-
 @pytest.mark.parametrize("device", ["laptop", "phone"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_se_tab(served, browser, language: str, scheme: str, device: str, tmp_path: Path) -> None:
+def test_se_tab(served, browser, language: str, scheme: str, device: str, tmp_path: Path) -> None:  # noqa: F811
     from ui.components import EXAMPLES
 
     demo, url = served
