@@ -108,7 +108,7 @@ def test_report_renders_with_photo_heatmap_chart_and_words(tmp_path: Path, lang:
                            metrics={"cv": {"folds": 5, "accuracy": {"mean": 0.7687, "std": 0.0525}}})
     card = card.replace(class_profiles=senet.class_profiles(model, [(torch.rand(12, 3, 64, 64),
                                                                      torch.arange(12) % 6)], LABELS))
-    photo = Image.new("RGB", (300, 200), (40, 160, 60))  # green: no jet colour of the heatmap is plain green
+    photo = Image.new("RGB", (300, 200), (40, 160, 60))  # green: no colour of the heatmap is plain green
     analysis = senet.analyze(model, card, photo, target="Monkeypox")
     pdf = tmp_path / f"report_{lang}.pdf"
     pdf.write_bytes(build_report(photo, analysis, card, model_name="Test model", lang=lang,
@@ -119,10 +119,11 @@ def test_report_renders_with_photo_heatmap_chart_and_words(tmp_path: Path, lang:
     assert len(pages) == 2
     first = np.asarray(Image.open(pages[0]).convert("RGB")).astype(int)
     assert first.shape[:2] == (468, 331)  # A4 at 40 dpi
-    # The photo (plain green) and the heatmap (jet colours: strong red or blue) are on page 1.
+    # The photo (plain green) and the heatmap (inferno colours) are on page 1.
     green = (first[..., 1] > 140) & (first[..., 0] < 60) & (first[..., 2] < 80)
-    jet = ((first[..., 0] > 180) & (first[..., 1] < 80)) | ((first[..., 2] > 180) & (first[..., 0] < 60))
-    assert green.sum() > 1500 and jet.sum() > 200
+    # inferno: the hot end is orange to yellow (much red, little blue), the cold end near-black purple
+    hot = (first[..., 0] > 180) & (first[..., 2] < 100)
+    assert green.sum() > 1500 and hot.sum() > 200
     second = np.asarray(Image.open(pages[1]).convert("L"))
     assert (second < 200).mean() > 0.05  # the SE chart's bars and lines
     text = _pdf_text(pdf)
