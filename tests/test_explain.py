@@ -342,19 +342,20 @@ def test_channel_map_and_strongest_channels(resnet) -> None:
 
 
 def test_overlay_and_heatmap_images_are_rgb() -> None:
-    photo = Image.new("RGB", (40, 30), (0, 0, 255))  # PIL size is (width, height)
+    photo = Image.new("RGB", (40, 30), (128, 128, 128))  # PIL size is (width, height)
     heat = np.zeros((8, 8), dtype=np.float32)
     heat[:, 4:] = 1.0  # right half hot
     blended = senet.overlay(photo, heat, opacity=0.5)
     assert blended.mode == "RGB" and blended.size == (40, 30)
     pixels = np.asarray(blended).astype(int)
     right, left = pixels[15, 38], pixels[15, 1]
-    assert right[0] > right[1] and left[2] > left[0]  # hot is red in RGB (BGR would make it blue)
+    # inferno: hot is pale yellow (red above blue), cold near-black purple (blue above red); BGR would swap both
+    assert right[0] > right[2] + 30 and left[2] > left[0]
     np.testing.assert_array_equal(np.asarray(senet.overlay(photo, heat, opacity=0.0)), np.asarray(photo))
     hot = np.asarray(senet.heatmap_image(np.ones((4, 4), dtype=np.float32)))
     cold = np.asarray(senet.heatmap_image(np.zeros((4, 4), dtype=np.float32), size=(10, 6)))
     assert hot.shape == (4, 4, 3) and cold.shape == (6, 10, 3)
-    assert hot[0, 0, 0] > 100 and hot[0, 0, 2] == 0 and cold[0, 0, 2] > 100 and cold[0, 0, 0] == 0
+    assert hot[0, 0, 0] > 240 and hot[0, 0, 0] > hot[0, 0, 2] + 60 and cold.max() < 10 and cold[0, 0, 2] > cold[0, 0, 0]
     array_overlay = senet.overlay(np.full((30, 40, 3), 0.5, dtype=np.float32), heat, opacity=1.0)
     np.testing.assert_array_equal(np.asarray(array_overlay)[:, 35], np.repeat(hot[:1, 0], 30, axis=0))
     with pytest.raises(ValueError):
