@@ -258,7 +258,7 @@ def test_switching_model_refreshes_every_view(served, browser) -> None:
         drill = page.get_by_label("Block", exact=True).input_value()
         assert drill in blocks, drill
         channels = {info.name: info.channels for info in senet.se_blocks(net)}[drill]
-        channel = page.get_by_label("Channel (strongest first)", exact=True).input_value()
+        channel = page.get_by_label("Channel (most different from the class average first)", exact=True).input_value()
         assert int(re.match(r"#(\d+)", channel).group(1)) < channels, channel
         # The previous model's channel map is gone (cleared on the switch, or redrawn for the new model).
         shown = [src for src in channel_map.evaluate_all("imgs => imgs.map(img => img.src)") if src]

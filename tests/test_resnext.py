@@ -120,7 +120,7 @@ def test_channel_map_and_class_profiles(model: nn.Module) -> None:
 def test_a_random_checkpoint_appears_in_the_catalog(model: nn.Module, tmp_path: Path) -> None:
     senet.save_checkpoint(model, _card(), tmp_path / "tiny_resnext")
     catalog = Catalog(tmp_path, device="cpu")
-    assert catalog.choices() == [("SE-ResNeXt-50 (32x4d) · 2 classes", "tiny_resnext")]
+    assert catalog.choices() == [("SE-ResNeXt-50 (32x4d)", "tiny_resnext")]
     loaded, card, _ = catalog.load("tiny_resnext")
     assert senet.analyze(loaded, card, _image(4)).predicted in LABELS
 
