@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .family import as_family
+
+# How se_blocks() names a block for people (the SE paper's SE_<stage>_<block>); views that read names back use it.
+SE_BLOCK_NAME = re.compile(r"^SE_(\d+)_(\d+)$")
 
 
 class SqueezeExcitation(nn.Module):

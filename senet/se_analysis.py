@@ -13,17 +13,17 @@ Data only (arrays and small dataclasses); the app draws them. Everything reads a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .layers import SE_BLOCK_NAME
+
 PAPER_CHANNELS = 50  # the paper plots the first 50 channels of each block; we take a seeded random 50
 PAPER_SEED = 0
 SATURATED = 0.9  # a channel whose mean gate over every photo exceeds this is "saturated" (passes ~unchanged)
-_SE_NAME = re.compile(r"^SE_(\d+)_(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def paper_blocks(names: Sequence[str]) -> list[str]:
     last stage (SE-ResNet-50: SE_2_3, SE_3_4, SE_4_6, SE_5_1, SE_5_2, SE_5_3). Other names are ignored."""
     stages: dict[int, list[tuple[int, str]]] = {}
     for name in names:
-        match = _SE_NAME.match(name)
+        match = SE_BLOCK_NAME.match(name)
         if match:
             stages.setdefault(int(match.group(1)), []).append((int(match.group(2)), name))
     if not stages:
@@ -178,7 +178,7 @@ def class_specificity(profiles: Mapping[str, Any] | None) -> list[BlockSpecifici
         if len(panel.means) < 2 or panel.overall is None:
             continue
         means = np.stack(list(panel.means.values()))  # (classes, C)
-        match = _SE_NAME.match(block)
+        match = SE_BLOCK_NAME.match(block)
         result.append(BlockSpecificity(
             block=block,
             stage=int(match.group(1)) if match else 0,

@@ -6,7 +6,6 @@ screen. Each function returns a new ``Figure``; nothing global is touched, so co
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-_SE_NAME = re.compile(r"^SE_(\d+)_(\d+)$")
+from .layers import SE_BLOCK_NAME
+
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, on white and on dark grey.
 CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 THEMES: dict[str, dict[str, str]] = {
@@ -33,7 +33,7 @@ def paper_blocks(names: Sequence[str]) -> list[str]:
     """
     last: dict[int, tuple[int, str]] = {}
     for name in names:
-        match = _SE_NAME.match(name)
+        match = SE_BLOCK_NAME.match(name)
         if match:
             stage, index = int(match.group(1)), int(match.group(2))
             if stage not in last or index > last[stage][0]:
@@ -157,7 +157,7 @@ def overview_chart(excitations: Mapping[str, np.ndarray], *, theme: str = "light
     heat_axes.set_xlabel("channel", fontsize=9)
     heat_axes.set_title("Channel weights of every SE block (blank: the block has fewer channels)",
                         fontsize=10.5, loc="left", color=colours["text"])
-    stages = [match.group(1) if (match := _SE_NAME.match(name)) else "" for name in names]
+    stages = [match.group(1) if (match := SE_BLOCK_NAME.match(name)) else "" for name in names]
     for row in range(1, len(names)):
         if stages[row] != stages[row - 1]:
             for axes in (heat_axes, spread_axes):
