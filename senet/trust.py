@@ -27,8 +27,15 @@ from torch import nn
 from .calibration import calibration_metrics
 from .card import ModelCard
 from .checkpoint import CheckpointError, load_checkpoint, write_statistics
-from .data import Sample, Splits, binarize, label_indices, open_rgb, read_folds
-from .familiarity import DEFAULT_COMPONENTS, DEFAULT_VALID_PASS, FamiliarityStatistics, FeatureRecorder, fit_statistics
+from .data import Sample, Splits, binarize, binarized_positive, label_indices, open_rgb, read_folds
+from .familiarity import (
+    DEFAULT_COMPONENTS,
+    DEFAULT_VALID_PASS,
+    FamiliarityStatistics,
+    FeatureRecorder,
+    fit_statistics,
+    stage_sites,
+)
 from .hooks import model_lock, preserved_state
 from .layers import se_blocks
 
@@ -67,6 +74,13 @@ def familiarity_blocks(model: nn.Module, max_channels: int = MAX_SIGNATURE_CHANN
     return [info.name for info in blocks if info.name in chosen]
 
 
+def familiarity_sites(model: nn.Module) -> list[str]:
+    """The sites of the familiarity signature: the SE blocks of ``familiarity_blocks`` and every stage's pooled
+    output (none for a model without SE blocks)."""
+    blocks = familiarity_blocks(model)
+    return blocks + stage_sites(model) if blocks else []
+
+
 def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sample], blocks: Sequence[str],
                         *, batch: int = BATCH) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Familiarity features (site -> (N, d)) and logits (N, K) of ``samples``, preprocessed from the card."""
@@ -97,7 +111,7 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
     """
     if list(splits.labels) != list(card.labels):
         raise ValueError(f"the data's classes {splits.labels} differ from the card's labels {list(card.labels)}")
-    blocks = familiarity_blocks(model)  # none for plain ResNets / DenseNets: calibration only
+    blocks = familiarity_sites(model)  # none for plain ResNets / DenseNets: calibration only
     parts = {}
     for name in ("train", "valid", "test"):
         samples = getattr(splits, name)
@@ -120,8 +134,9 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
 
     summary = {
         "method": "class-conditional Mahalanobis distance (probabilistic PCA, tied covariance) on the squeeze "
-                  "vector of each of the listed SE blocks, averaged; fitted on Train, scaled and thresholded on Valid",
-        "blocks": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
+                  "vector of each listed SE block and on each stage's channel means, standardised on out-of-fold "
+                  "Train distances and averaged; fitted on Train, thresholded on Valid",
+        "sites": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
         "fitted_on": f"{fold} Train ({len(train_y)} photos)",
         "flagged": {"valid": round(flagged(valid_f), 4), "test": round(flagged(test_f), 4)},
     }
@@ -181,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
 
         card = read_card(args.checkpoint)
         splits = read_folds(args.data, card_fold(card))
-        if card.data.get("positive"):
-            splits = binarize(splits, str(card.data["positive"]))
+        positive = binarized_positive(card.labels, card.data.get("positive"))
+        if positive:  # a Monkeypox-vs-rest card; a 6-class card also names its positive class
+            splits = binarize(splits, positive)
         add_trust(args.checkpoint, splits, components=args.components, valid_pass=args.valid_pass)
     except (CheckpointError, ValueError, FileNotFoundError) as error:
         raise SystemExit(str(error)) from None
