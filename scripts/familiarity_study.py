@@ -148,7 +148,10 @@ def fit_and_score(method: Method, data: Mapping, valid_pass: float) -> tuple[dic
         return stacked.max(1).values if method.combine == "max" else stacked.mean(1)
 
     valid_scores = score(data["valid"]).sort().values
-    threshold = valid_scores[min(len(valid_scores) - 1, int(valid_pass * len(valid_scores)))]
+    # the library's rule (senet.familiarity.valid_threshold): flagged when fewer than round((1 - pass) * n) Valid
+    # photos are stranger, i.e. a conformal p-value of at most 1 - pass
+    allowed = int(round((1 - valid_pass) * len(valid_scores), 6))
+    threshold = valid_scores[len(valid_scores) - allowed] if allowed else torch.tensor(float("inf"))
     rates = {name: float((score(data[name]) > threshold).double().mean()) for name in DEV_SETS if name in data}
     size = sum(site.size if site is not None else 1 for site in fitted.values())
     return rates, size

@@ -1,26 +1,24 @@
-"""How familiar a photo looks to a model: class-conditional Mahalanobis distances on features of several depths.
+"""How familiar a photo looks to a model: class-conditional Mahalanobis distances on pooled features of every stage.
 
-Two kinds of features ("sites") are read in the analysis's one forward pass (no second forward):
-
-- every SE block's squeeze vector (the per-channel spatial mean of its input, (B, C)), read by a pre-hook on the
-  block's first linear layer: the block computes it anyway;
-- every stage's output, pooled to one mean per channel by a forward hook (one reduction per stage): pooled
-  features of several stages as in Lee et al. (2018). Their site names are ``stage:<module path>``.
+The features ("sites") are read by forward hooks in the analysis's one forward pass (no second forward): the
+output of the stem and of each of the four stages, pooled to one mean per channel (B, C), as in Lee et al.
+(2018). Site names are ``stage:<module path>`` (``stage:layer2``, ``stage:features.denseblock2``). An SE block's
+squeeze vector (named after the block, ``SE_3_2``) can be a site too: the statistics shipped before this method
+used only those, and they still load and score.
 
 For each site the statistics fitted on the Train part of the checkpoint's fold (tied covariance, one mean per
 class) give the distance to the nearest class. With a few hundred training photos and up to 1,024 channels a
 full covariance overfits, so it is a probabilistic PCA (Tipping & Bishop): the top ``k`` directions with their
 variances plus one residual variance for the rest. Each site's log distance is standardised with the mean and
-standard deviation of out-of-fold Train distances (5-fold cross-fitting inside Train, so the scale is that of
-photos the statistics did not see, without using Valid), and the sites' z-scores are averaged. ``familiarity``
-is the share of Valid photos that look *less* familiar than this one (1: as familiar as the most typical Valid
-photo, 0: stranger than every one); ``unfamiliar`` is ``familiarity`` below the threshold that passes a chosen
-share (90 % by default) of Valid photos. The choice of sites and combination was made on dev sets only
-(``scripts/familiarity_study.py``, README).
+standard deviation of out-of-fold Train distances (5-fold cross-fitting inside Train: the scale of photos the
+statistics did not see, without using Valid), and the sites' z-scores are averaged. ``familiarity`` is the
+share of Valid photos that look *less* familiar than this one (1: as familiar as the most typical Valid photo,
+0: stranger than every one); ``unfamiliar`` is ``familiarity`` below the threshold that passes a chosen share
+(90 % by default) of Valid photos. Which sites and which combination were chosen on dev sets only
+(``scripts/familiarity_study.py``; README, "How the familiarity method was chosen").
 
 Everything is stored as float32 tensors under ``familiarity.`` in the checkpoint's safetensors file; models
-loaded without them give ``None`` (the app then says nothing). Statistics written before the stage sites existed
-(SE squeezes only, standardised on Valid) have the same tensors and still load and score as they did.
+loaded without them give ``None`` (the app then says nothing).
 """
 
 from __future__ import annotations
@@ -160,20 +158,30 @@ def statistics_for(model: nn.Module) -> FamiliarityStatistics | None:
 
 
 def stage_sites(model: nn.Module) -> list[str]:
-    """The ``stage:<module path>`` site names of ``model``'s stages (none for a model outside the families)."""
-    family = model if isinstance(model, FamilyModel) else None
-    return [] if family is None else [STAGE_PREFIX + path for path in family.stage_names()]
+    """The ``stage:<module path>`` site names of ``model``: its stem, then its four stages (none outside the families).
+
+    The stem is the module just before the first stage in their parent (ResNet ``maxpool``, DenseNet
+    ``features.pool0``): the family names its stages, and every family feeds the first one from its stem.
+    """
+    if not isinstance(model, FamilyModel):
+        return []
+    stages = model.stage_names()
+    parent_path, _, first = stages[0].rpartition(".")
+    children = [name for name, _ in (model.get_submodule(parent_path) if parent_path else model).named_children()]
+    position = children.index(first)
+    stem = [f"{parent_path}.{children[position - 1]}".lstrip(".")] if position > 0 else []
+    return [STAGE_PREFIX + path for path in stem + stages]
 
 
 class FeatureRecorder(HookSet):
     """Familiarity features of one forward pass, keyed by site name: (B, C) float32 on the CPU.
 
-    SE block names ("SE_3_2") record the block's squeeze vector; ``stage:<module path>`` names record that
-    module's output averaged over its spatial positions (one mean per channel).
+    ``stage:<module path>`` names record that module's output averaged over its spatial positions (one mean per
+    channel); SE block names ("SE_3_2") record the block's squeeze vector.
 
     Args:
         model: the network.
-        blocks: site names to record; default every SE block and every stage.
+        blocks: site names to record; default every stage site and every SE block.
     """
 
     def __init__(self, model: nn.Module, blocks: Iterable[str] | None = None) -> None:

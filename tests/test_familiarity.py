@@ -25,7 +25,7 @@ from senet.familiarity import (
     statistics_for,
 )
 from senet.hooks import hook_count
-from senet.trust import card_fold, familiarity_blocks, familiarity_sites, features_and_logits
+from senet.trust import card_fold, familiarity_sites, features_and_logits
 from senet.trust import main as trust_main
 
 LABELS = ["Monkeypox", "Healthy", "Measles"]
@@ -107,14 +107,13 @@ def test_recorder_pools_every_stage_and_reads_every_se_squeeze() -> None:
     batch = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     outputs = {}
     handles = [getattr(model, name).register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o))
-               for name in ("layer1", "layer2", "layer3", "layer4")]
+               for name in ("maxpool", "layer1", "layer2", "layer3", "layer4")]
     try:
         with FeatureRecorder(model) as recorder, torch.no_grad():
             model(batch)
     finally:
         for handle in handles:
             handle.remove()
-    assert stage_sites(model) == ["stage:layer1", "stage:layer2", "stage:layer3", "stage:layer4"]
     assert set(recorder.values) == {info.name for info in senet.se_blocks(model)} | set(stage_sites(model))
     for name, output in outputs.items():
         assert torch.allclose(recorder.values[f"stage:{name}"], output.mean(dim=(2, 3)), atol=1e-6)
@@ -196,16 +195,15 @@ def test_load_accepts_exactly_the_familiarity_keys(checkpoint: Path, tmp_path: P
     assert statistics_for(model) is None
 
 
-def test_signature_blocks_fit_the_size_budget() -> None:
+def test_signature_sites_are_the_stem_and_every_stage() -> None:
     resnet = senet.create_model("se_resnet18", num_classes=3)
-    assert familiarity_blocks(resnet) == [info.name for info in senet.se_blocks(resnet)]
-    resnet50 = senet.create_model("se_resnet50", num_classes=3)
-    chosen = familiarity_blocks(resnet50)
-    infos = {info.name: info for info in senet.se_blocks(resnet50)}
-    assert sum(infos[name].channels for name in chosen) <= 4096
-    assert {info.stage for info in infos.values()} == {infos[name].stage for name in chosen}
-    assert familiarity_sites(resnet) == familiarity_blocks(resnet) + stage_sites(resnet)
-    assert familiarity_sites(senet.create_model("resnet18", num_classes=3)) == []  # no SE blocks: calibration only
+    assert familiarity_sites(resnet) == ["stage:maxpool", "stage:layer1", "stage:layer2", "stage:layer3",
+                                         "stage:layer4"]
+    densenet = senet.create_model("se_densenet121", num_classes=3)
+    assert familiarity_sites(densenet) == ["stage:features.pool0"] + [f"stage:features.denseblock{k}"
+                                                                      for k in range(1, 5)]
+    assert familiarity_sites(senet.create_model("resnet18", num_classes=3)) == stage_sites(resnet)  # no SE needed
+    assert familiarity_sites(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))) == []  # outside the families
 
 
 @pytest.mark.slow
@@ -228,5 +226,5 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     sites = set(new_card.metrics["familiarity"]["sites"])
     assert statistics_for(loaded).blocks == sites == set(familiarity_sites(loaded))
     assert (tmp_path / "ck.md").read_text().count("Calibration") >= 1
-    features, logits = features_and_logits(loaded, new_card, [], familiarity_blocks(loaded))
+    features, logits = features_and_logits(loaded, new_card, [], familiarity_sites(loaded))
     assert features == {} and logits.shape == (0, 3)
