@@ -211,7 +211,9 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     data = make_dataset(tmp_path / "data", per_class=8, folds=2)
     model = random_model("se_resnet18", seed=0, num_classes=3)
     labels = sorted(LABELS)
-    card = ModelCard(arch="se_resnet18", labels=labels, input_size=(32, 32), metrics={"fold": "fold2"})
+    # a multi-class card that names its positive class (as the shipped ones do) must not be binarised
+    card = ModelCard(arch="se_resnet18", labels=labels, input_size=(32, 32), metrics={"fold": "fold2"},
+                     data={"positive": "Monkeypox"})
     path = save_checkpoint(model, card, tmp_path / "ck", half=True)
     before = {k: v.clone() for k, v in load_file(str(path)).items()}
     assert trust_main(["--checkpoint", str(path), "--data", str(data), "--components", "4"]) == 0
