@@ -98,7 +98,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         own_model.wire(demo, own_model.OwnModels(catalog), own_panel, ui.model,
                        (handlers.select_model, ui.model, explore.model_pickers(ui, card_view)))
         report.wire(report.Reporter(catalog), report_ui, ui.image, ui.model, ui.method, heavy)
-        compare_tab.wire(compare_tab.Comparer(catalog), compare_ui, heavy)
+        compare_tab.wire(compare_tab.Comparer(catalog), compare_ui, heavy, theme)
         batch_tab.wire(batch_tab.BatchRunner(catalog), batch_ui, heavy)
         tools.build(tools.Tools(catalog), heavy)  # /classify, /explain, /list_models: the MCP tools
         trust_views.wire(demo, trust_views.TrustViews(catalog), ui, warning, reliability, result, analyses, heavy)

@@ -80,6 +80,23 @@ def paper_blocks(names: Sequence[str]) -> list[str]:
     return chosen + [name for _, name in sorted(stages[last])]
 
 
+def last_block_per_stage(names: Sequence[str]) -> list[str]:
+    """The last SE block of each stage (``SE_2_2, SE_3_2, ...`` for SE-ResNet-18).
+
+    Names that do not follow ``SE_<stage>_<block>`` are ignored; with none, the last name is returned.
+    """
+    last: dict[int, tuple[int, str]] = {}
+    for name in names:
+        match = SE_BLOCK_NAME.match(name)
+        if match:
+            stage, index = int(match.group(1)), int(match.group(2))
+            if stage not in last or index > last[stage][0]:
+                last[stage] = (index, name)
+    if not last:
+        return list(names[-1:])
+    return [last[stage][1] for stage in sorted(last)]
+
+
 def channel_subset(channels: int, count: int | None = PAPER_CHANNELS, *, seed: int = PAPER_SEED) -> np.ndarray:
     """A fixed random subset of ``count`` channel indices (ascending); every channel when ``count`` is None or
     not smaller than ``channels``. The same block always gets the same subset."""
