@@ -65,6 +65,23 @@ def has_profiles(profiles: Mapping[str, Any] | None) -> bool:
     return bool(profiles and profiles.get("blocks") and profiles.get("classes"))
 
 
+def test_part_profiles(profiles: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The class profiles of the fold's Test photos, in the shape of a card's ``class_profiles`` (so every
+    function here takes them), or None when the card has none.
+
+    They live in ``class_profiles["test"]`` (``{"split": ..., "classes": {...}}``, same blocks and channels as
+    the Train+Valid profiles; added by ``python -m senet.add_profiles --data DATASET``). The paper view uses
+    them, as the SE paper averages over held-out photos; the takeaway, the specificity chart and the drill-down
+    keep the Train+Valid profiles (several times more photos per class).
+    """
+    test = (profiles or {}).get("test")
+    if not isinstance(test, Mapping) or not test.get("classes") or not has_profiles(profiles):
+        return None
+    assert profiles is not None  # has_profiles checked it
+    return {"blocks": profiles["blocks"], "channels": profiles.get("channels") or [], "classes": test["classes"],
+            "split": test.get("split", "")}
+
+
 def paper_blocks(names: Sequence[str]) -> list[str]:
     """The blocks of the paper's Fig. 6: the last SE block of every stage but the last, then every block of the
     last stage (SE-ResNet-50: SE_2_3, SE_3_4, SE_4_6, SE_5_1, SE_5_2, SE_5_3). Other names are ignored."""

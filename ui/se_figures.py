@@ -47,6 +47,9 @@ WORDS = {
         "paper_title": "SE paper view (Figs. 6-7)",
         "std": "± std",
         "compare_title": "SE channel weights, last block of each stage",
+        "source_test": "class averages: the fold's held-out Test photos",
+        "source_train_valid": ("class averages: the card's profiles (a trained model's Train+Valid photos);<br>"
+                               "no Test-photo profiles: python -m senet.add_profiles --data DATASET adds them"),
     },
     "zh": {
         "photo": "这张照片", "average": "{label}平均", "all": "所有类别", "channel": "通道",
@@ -58,6 +61,9 @@ WORDS = {
         "paper_title": "SE 论文视图（图 6-7）",
         "std": "± 标准差",
         "compare_title": "SE 通道权重：每个阶段的最后一个模块",
+        "source_test": "类别平均值：该折留出的测试集照片",
+        "source_train_valid": ("类别平均值：模型卡中的数据（训练所得模型为训练+验证照片）；<br>"
+                               "没有测试集照片的数据：python -m senet.add_profiles --data DATASET 可添加"),
     },
 }
 
@@ -169,19 +175,27 @@ def paper_figure(
     labels: Sequence[str] = (),
     order: Sequence[str] = (),
     total_channels: Mapping[str, int] | None = None,
+    source: str = "",
     theme: str = "light",
     lang: str = "en",
 ) -> Figure:
     """The SE paper's Figs. 6-7: one panel per block, over a channel subset, with each class's average (a line)
     and mean ± std band, the all-classes mean (dashed) and this photo (dots).
 
-    Only the classes in ``labels`` are drawn; a legend click toggles a class in every panel at once.
+    Only the classes in ``labels`` are drawn; a legend click toggles a class in every panel at once. ``source``
+    (``test`` or ``train_valid``; empty: no class averages) says under the title which photos the averages
+    are over.
     """
     words, colours = _words(lang), _colours(theme)
     rows = max(1, len(panels))
-    panel_height, top, bottom = 190, 100, 40
+    note = words["source_" + source] if source else ""
+    panel_height, top, bottom = 190, 100 + 16 * (note.count("<br>") + 1 if note else 0), 40
     height = top + bottom + panel_height * rows
-    layout = _layout(theme, height=height, title=words["paper_title"], hovermode="x unified")
+    title = words["paper_title"]
+    if note:
+        title += "".join(f"<br><span style='font-size:11px;color:{colours['muted']}'>{line}</span>"
+                         for line in note.split("<br>"))
+    layout = _layout(theme, height=height, title=title, hovermode="x unified")
     layout["margin"].update(t=top, b=bottom)
     gap = 0.35 / rows  # share of the height between panels (room for each panel's title)
     annotations = []
