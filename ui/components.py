@@ -65,7 +65,7 @@ ul.options li { white-space: normal; }
   /* phones: the picker's arrow gives its room to the name (a tap still opens the list) */
   #model .wrap-inner { padding-left: 4px; padding-right: 4px; }
   #model .icon-wrap { display: none; }
-  #model input { font-size: 0.66rem; }
+  #model input { font-size: 0.62rem; text-overflow: ellipsis; }
   .status details summary { margin-left: 0; }
 }
 """
