@@ -485,13 +485,18 @@ def test_gradio_upload_refusals_follow_the_page_language(browser, tmp_path: Path
     big.write_bytes(b"\xff\xd8" + bytes(21 * 2**20))  # over the 20 MB upload limit: refused by Gradio's page
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")  # not an image: refused by Gradio's upload widget
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")  # passes the widget, refused by senet.image_io on the server
     chinese = locale == "zh-CN"
     expected = {
         big: ("文件超过允许的最大大小 20.0 M", '"big.jpg"') if chinese else ("exceed the maximum allowed size",),
         notes: ("文件类型不受支持：notes.txt", "只接受 image/*") if chinese else ("Invalid file type: notes.txt",),
+        broken: ("这个文件不是可以读取的图片",) if chinese else ("This file is not an image that can be read",),
     }
     with served_app(tmp_path) as (_, url):
         page = browser.new_page(viewport=LAPTOP, locale=locale)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         try:
             page.goto(url)
             page.wait_for_selector("#photo", timeout=60_000)
@@ -509,5 +514,6 @@ def test_gradio_upload_refusals_follow_the_page_language(browser, tmp_path: Path
                 page.screenshot(path=str(_screenshot_dir() / f"upload_refused_{locale}_{path.stem}.png"))
                 page.locator('[data-testid="toast-close"]').first.click()
                 toast.wait_for(state="detached", timeout=10_000)
+            assert not errors, errors  # the page script that translates the toasts fails nowhere
         finally:
             page.close()

@@ -103,9 +103,10 @@ JS = r"""() => {
     }
   };
   const visit = (root) => {
-    const toasts = root.matches?.('[data-testid="toast-body"]') ? [root]
-      : [...(root.querySelectorAll?.('[data-testid="toast-body"]') || [])];
-    const inside = root.closest?.('[data-testid="toast-body"]');
+    if (!root || root.nodeType !== 1) return;
+    const toasts = root.matches('[data-testid="toast-body"]') ? [root]
+      : [...root.querySelectorAll('[data-testid="toast-body"]')];
+    const inside = root.closest('[data-testid="toast-body"]');
     if (!toasts.length && inside) toasts.push(inside);
     for (const toast of toasts) {
       const walker = document.createTreeWalker(toast, NodeFilter.SHOW_TEXT);
@@ -113,8 +114,9 @@ JS = r"""() => {
     }
   };
   new MutationObserver((records) => {
+    if (!document.querySelector('[data-testid="toast-body"]')) return;  // cheap while no toast is shown
     for (const record of records) {
-      if (record.type === 'characterData') visit(record.target.parentElement || document.body);
+      if (record.type === 'characterData') visit(record.target.parentElement);
       record.addedNodes.forEach((node) => visit(node.nodeType === 3 ? node.parentElement : node));
     }
   }).observe(document.body, {childList: true, subtree: true, characterData: true});
