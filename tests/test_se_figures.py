@@ -52,8 +52,9 @@ def test_block_figure(theme: str) -> None:
 def test_paper_figure_panels_and_language() -> None:
     panels = se_analysis.paper_view(EXCITATIONS, PROFILES)
     spec = se_figures.paper_figure(panels, labels=["Monkeypox"], order=LABELS,
-                                   total_channels=dict(BLOCKS), lang="zh")
+                                   total_channels=dict(BLOCKS), lang="zh", source="test")
     figure = _valid(spec)
+    assert figure.layout.title.subtitle.text == "类别平均值：该折留出的测试集照片"
     assert [a.text.split("</b>")[0].removeprefix("<b>") for a in figure.layout.annotations] == [
         "SE_2_2", "SE_3_1", "SE_5_1", "SE_5_2"]
     assert "512 个通道中的 50 个" in figure.layout.annotations[-1].text

@@ -48,7 +48,7 @@ def test_paper_view_is_the_default_chart(demo: gr.Blocks, result) -> None:
                                                                         "SE_5_2"]
     assert takeaway.startswith("In SE_5_2 this photo's channel weights are closest to the average")
     # The class averages are those of the fold's Test photos (the card's class_profiles["test"]), and say so.
-    assert "held-out Test photos" in spec["layout"]["title"]["text"]
+    assert "held-out Test photos" in spec["layout"]["title"]["subtitle"]["text"]
     card = SHIPPED.entry(result.model).card
     test = se_analysis.test_part_profiles(card.class_profiles)
     assert test is not None, "the shipped card lacks Test-photo profiles (python -m senet.add_profiles --data)"
@@ -133,5 +133,6 @@ def test_checkpoint_without_profiles_says_how_to_add_them(tmp_path: Path) -> Non
     *_, result = _handler(fresh, "analyze")(str(EXAMPLES[0][0]), "converted")
     chart, _ = _handler(fresh, "se_charts")(result, "paper", "all", "light")
     spec = json.loads(chart.plot)
-    assert "Train+Valid" in spec["layout"]["title"]["text"] and "--data" in spec["layout"]["title"]["text"]
+    note = spec["layout"]["title"]["subtitle"]["text"]
+    assert "Train+Valid" in note and "--data" in note
     assert any(t.get("name", "").startswith("average ") for t in spec["data"])

@@ -191,11 +191,9 @@ def paper_figure(
     note = words["source_" + source] if source else ""
     panel_height, top, bottom = 190, 100 + 16 * (note.count("<br>") + 1 if note else 0), 40
     height = top + bottom + panel_height * rows
-    title = words["paper_title"]
-    if note:
-        title += "".join(f"<br><span style='font-size:11px;color:{colours['muted']}'>{line}</span>"
-                         for line in note.split("<br>"))
-    layout = _layout(theme, height=height, title=title, hovermode="x unified")
+    layout = _layout(theme, height=height, title=words["paper_title"], hovermode="x unified")
+    if note:  # plotly's subtitle: a second title line that plotly places (a <br> in the title gets clipped)
+        layout["title"]["subtitle"] = {"text": note, "font": {"size": 11, "color": colours["muted"]}}
     layout["margin"].update(t=top, b=bottom)
     gap = 0.35 / rows  # share of the height between panels (room for each panel's title)
     annotations = []
