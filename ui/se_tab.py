@@ -284,11 +284,12 @@ def layout(profiled: bool) -> SimpleNamespace:
     ui = SimpleNamespace()
     gr.Markdown(I18N("se_views_help"))
     with gr.Row():
+        # min_width: on a phone the two wrap onto their own lines instead of cutting the block's name off
         ui.block = gr.Dropdown([(I18N("paper_view"), PAPER_VIEW)], value=PAPER_VIEW, label=I18N("block"),
-                               allow_custom_value=True, elem_id="se-block")
+                               allow_custom_value=True, elem_id="se-block", min_width=280)
         ui.compare = gr.Radio([(I18N("compare_top"), "top"), (I18N("compare_all"), "all"),
                                (I18N("compare_none"), "none")], value="top", label=I18N("compare"),
-                              visible=bool(profiled))
+                              visible=bool(profiled), min_width=280)
     ui.takeaway = gr.Markdown(elem_id="se-takeaway", elem_classes="sentence")
     ui.chart = gr.Plot(label=I18N("block_chart"), show_label=False, elem_id="se-chart")
     ui.all_channels = gr.Checkbox(False, label=I18N("se_all_channels"), elem_id="se-all-channels")
