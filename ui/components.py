@@ -15,6 +15,8 @@ import senet
 from senet.catalog import ModelUnavailable, UnknownModel
 from senet.image_io import IMAGE_SUFFIXES, ImageRejected
 
+from .upload_errors import for_page
+
 try:  # ZeroGPU Spaces attach a GPU only inside functions decorated with spaces.GPU; elsewhere it is a no-op.
     import spaces
 except ImportError:
@@ -65,7 +67,7 @@ ul.options li { white-space: normal; }
   /* phones: the picker's arrow gives its room to the name (a tap still opens the list) */
   #model .wrap-inner { padding-left: 4px; padding-right: 4px; }
   #model .icon-wrap { display: none; }
-  #model input { font-size: 0.66rem; }
+  #model input { font-size: 0.62rem; text-overflow: ellipsis; }
   .status details summary { margin-left: 0; }
 }
 """
@@ -102,7 +104,7 @@ def photo_input(**kwargs: Any) -> gr.Image:
             path = gradio_preprocess(payload)  # a str: the component's type is "filepath"
             return None if path is None else str(path)
         except Exception:
-            raise gr.Error("This file is not an image that can be read.", print_exception=False) from None
+            raise gr.Error(for_page("This file is not an image that can be read."), print_exception=False) from None
 
     component.preprocess = preprocess  # type: ignore[method-assign]  # on purpose: see the docstring
     return component
@@ -123,7 +125,9 @@ def fail(error: Exception) -> gr.Error:
         LOG.warning("%s", error)
         name = str(error).split(" is unavailable", 1)[0]
         return gr.Error(f"The model {name} is unavailable; choose another one.", print_exception=False)
-    if isinstance(error, ImageRejected | UnknownModel | senet.OptionError):
+    if isinstance(error, ImageRejected):
+        return gr.Error(for_page(str(error)), print_exception=False)  # Chinese on a Chinese page
+    if isinstance(error, UnknownModel | senet.OptionError):
         return gr.Error(str(error), print_exception=False)
     LOG.exception("analysis failed")
     return gr.Error("The analysis failed unexpectedly. Please try another photo or model.", print_exception=False)
