@@ -17,6 +17,10 @@ share of Valid photos that look *less* familiar than this one (1: as familiar as
 (90 % by default) of Valid photos. Which sites and which combination were chosen on dev sets only
 (``scripts/familiarity_study.py``; README, "How the familiarity method was chosen").
 
+Optionally (``fit_statistics(..., outliers=...)``, ``python -m senet.trust --outliers DIR...``) an
+outlier-exposure head on the same features joins the score (``senet.outlier_head``): a photo's strangeness is
+then the larger of the two, each standardised on Valid. The shipped checkpoints do not use it (README).
+
 Everything is stored as float32 tensors under ``familiarity.`` in the checkpoint's safetensors file; models
 loaded without them give ``None`` (the app then says nothing).
 """
