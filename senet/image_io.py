@@ -13,11 +13,15 @@ with Pillow's own message (which names the server's temp path) unless the compon
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import math
+import re
 import stat
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from .preprocess import to_rgb
@@ -27,6 +31,13 @@ from .preprocess import to_rgb
 ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP", "AVIF")
 FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 _JPEG_SCALES = (1, 2, 4, 8)  # libjpeg decodes at these reductions for free (Image.draft)
+MAX_BYTES = 20 * 2**20
+MAX_PIXELS = 40_000_000
+# A JPEG whose file ends before its declared frame is full decodes the rest as flat grey (128 in each channel,
+# the DC-only value); so does a header patched to claim a bigger frame. More than this share of grey filler at
+# the end of the frame means the file does not hold the picture it declares.
+MAX_FILLER_SHARE = 0.5
+_DATA_URL = re.compile(r"^data:([\w.+/-]*)((?:;[\w.+=-]+)*?)(;base64)?,", re.IGNORECASE)
 
 
 class ImageRejected(ValueError):
@@ -36,8 +47,8 @@ class ImageRejected(ValueError):
 def load_image(
     source: str | Path | bytes | Image.Image | None,
     *,
-    max_pixels: int = 40_000_000,
-    max_bytes: int = 20 * 2**20,
+    max_pixels: int = MAX_PIXELS,
+    max_bytes: int = MAX_BYTES,
     min_side: int = 8,
     max_aspect: float = 10.0,
 ) -> Image.Image:
@@ -72,6 +83,7 @@ def load_image(
         raise ImageRejected(f"This file is not an image that can be read. Please upload a {FORMAT_NAMES} photo.") \
             from error
     with opened as image:
+        declared = image.size
         if image.format in ("JPEG", "MPO"):
             _draft_jpeg(image, max_pixels)
         _check_geometry(image.size, max_pixels=max_pixels, min_side=min_side, max_aspect=max_aspect)
@@ -83,7 +95,76 @@ def load_image(
                                 "Please upload the original photo.") from error
         # The decoded size can differ from the header's (e.g. odd TIFF pages); check again before converting.
         _check_geometry(image.size, max_pixels=max_pixels, min_side=min_side, max_aspect=max_aspect)
+        if image.format in ("JPEG", "MPO"):
+            _check_jpeg_filler(image, declared)
+        if image.mode == "F":
+            _check_float_values(image)
         return _finish(image)
+
+
+def check_header(
+    data: bytes,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    max_bytes: int = MAX_BYTES,
+    min_side: int = 8,
+    max_aspect: float = 10.0,
+) -> tuple[str, tuple[int, int]]:
+    """The checks :func:`load_image` makes before decoding, on bytes alone: size, format and declared geometry.
+
+    For front ends that receive an image some other way than a file (e.g. inline in a JSON body) and want to
+    refuse it before anything decodes it. Only the header is parsed; no pixel is decoded.
+
+    Returns:
+        The format name (e.g. ``"PNG"``) and the size the image will have once decoded (JPEGs over
+        ``max_pixels`` decode at a reduced scale).
+    Raises:
+        ImageRejected: the same refusals, in the same words, as :func:`load_image`.
+    """
+    data = _read_bytes(data, max_bytes)
+    try:
+        opened = Image.open(io.BytesIO(data), formats=_parsers())
+    except Image.DecompressionBombError:
+        raise ImageRejected(_too_many_pixels_message(max_pixels)) from None
+    except Exception as error:
+        raise ImageRejected(f"This file is not an image that can be read. Please upload a {FORMAT_NAMES} photo.") \
+            from error
+    with opened as image:
+        if image.format in ("JPEG", "MPO"):
+            _draft_jpeg(image, max_pixels)
+        _check_geometry(image.size, max_pixels=max_pixels, min_side=min_side, max_aspect=max_aspect)
+        return str(image.format), image.size
+
+
+def read_data_url(url: str, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a ``data:[<type>][;base64],<data>`` URL, refusing an over-large one before decoding it.
+
+    Raises:
+        ImageRejected: not a data URL, broken base64, or over ``max_bytes`` once decoded (judged from the
+            encoded length first, so a huge payload is never decoded).
+    """
+    match = _DATA_URL.match(url[:512]) if isinstance(url, str) else None
+    if match is None:
+        raise ImageRejected("The image data is not a valid data URL. Please upload the image as a file.")
+    payload = url[match.end():]
+    limit = _megabytes(max_bytes)
+    # base64 holds 3 bytes per 4 characters; URL-encoded data is at least one character per byte.
+    decoded_size = len(payload) * 3 // 4 if match.group(3) else len(payload) // 3
+    if decoded_size > max_bytes:
+        raise ImageRejected(f"The file is too large ({_megabytes(decoded_size)}); the limit is {limit}.")
+    try:
+        if match.group(3):
+            data = base64.b64decode(payload.strip(), validate=True)
+        else:
+            from urllib.parse import unquote_to_bytes
+
+            data = unquote_to_bytes(payload)
+    except (binascii.Error, ValueError):
+        raise ImageRejected("The image data in the request is damaged (invalid base64). "
+                            "Please upload the image as a file.") from None
+    if len(data) > max_bytes:
+        raise ImageRejected(f"The file is too large ({_megabytes(len(data))}); the limit is {limit}.")
+    return data
 
 
 def _parsers() -> tuple[str, ...]:
@@ -125,10 +206,43 @@ def _draft_jpeg(image: Image.Image, max_pixels: int) -> None:
     if width * height <= max_pixels:
         return
     for scale in _JPEG_SCALES[1:]:
-        size = (math.ceil(width / scale), math.ceil(height / scale))
-        if size[0] * size[1] <= max_pixels:
-            image.draft(None, size)  # picks the largest reduction that keeps at least `size`
+        # libjpeg's output at 1/scale is ceil(side / scale); Pillow's draft picks the scale from
+        # side // requested (floor), so ask for floor(side / scale) or a 7999-pixel side would stay at 1/1.
+        if math.ceil(width / scale) * math.ceil(height / scale) <= max_pixels:
+            image.draft(None, (max(1, width // scale), max(1, height // scale)))
             return
+
+
+def _check_jpeg_filler(image: Image.Image, declared: tuple[int, int]) -> None:
+    """Refuse a JPEG whose frame is mostly the flat grey libjpeg fills in for data the file does not hold."""
+    if image.mode not in ("RGB", "L"):
+        return  # CMYK / YCbCr-as-stored JPEGs fill with other values; they are rare and decoded as stored
+    pixels = np.asarray(image)  # (H, W) or (H, W, 3) uint8
+    height = pixels.shape[0]
+    grey_rows, chunk = 0, 64  # count whole grey rows from the bottom, a few rows at a time (no frame-sized mask)
+    while grey_rows < height:
+        block = pixels[max(0, height - grey_rows - chunk):height - grey_rows]
+        flat = np.all(block.reshape(len(block), -1) == 128, axis=1)
+        if not flat.all():
+            grey_rows += len(flat) - 1 - int(np.flatnonzero(~flat)[-1])
+            break
+        grey_rows += len(flat)
+    if MAX_FILLER_SHARE * height < grey_rows < height:  # a uniformly mid-grey picture is odd but whole
+        share = 100 * (1 - grey_rows / height)
+        part = f"about {share:.0f} %" if share >= 1 else "less than 1 %"
+        raise ImageRejected(f"The image file is incomplete: it declares {declared[0]} × {declared[1]} pixels but "
+                            f"holds data for only {part} of them. Please upload the original photo.")
+
+
+def _check_float_values(image: Image.Image) -> None:
+    """A floating-point image (32-bit TIFF) with NaN / infinite values or one flat value has no picture in it."""
+    values = np.asarray(image, dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise ImageRejected("This floating-point image contains invalid values (NaN or infinity), so it has no "
+                            "picture that can be shown. Please upload an ordinary RGB JPEG or PNG.")
+    if float(values.max()) == float(values.min()):
+        raise ImageRejected("This floating-point image has the same value in every pixel, so there is nothing to "
+                            "analyse. Please upload an ordinary RGB JPEG or PNG.")
 
 
 def _check_geometry(size: tuple[int, int], *, max_pixels: int, min_side: int, max_aspect: float) -> None:
@@ -166,4 +280,4 @@ def _megabytes(size: int) -> str:
     return f"{size / 2**20:.1f} MB" if size % 2**20 else f"{size // 2**20} MB"
 
 
-__all__ = ["ALLOWED_FORMATS", "ImageRejected", "load_image"]
+__all__ = ["ALLOWED_FORMATS", "MAX_BYTES", "MAX_PIXELS", "ImageRejected", "check_header", "load_image", "read_data_url"]

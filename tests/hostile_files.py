@@ -104,6 +104,22 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def jpeg_over_frame(width: int, height: int, *, side: int = 224, progressive: bool = False) -> bytes:
+    """A real ``side`` x ``side`` noise JPEG whose frame header claims ``width x height``: libjpeg decodes the
+    224 x 224 of data and fills the rest of the frame with flat grey."""
+    data = bytearray(_save(Image.effect_noise((side, side), 60).convert("RGB"), "JPEG", progressive=progressive))
+    sof = data.index(b"\xff\xc2" if progressive else b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def float_tiff(values: list[float], size: tuple[int, int] = (40, 30)) -> bytes:
+    """A 32-bit floating-point ("F" mode) TIFF holding ``values`` repeated over the frame."""
+    image = Image.new("F", size)
+    image.putdata([values[index % len(values)] for index in range(size[0] * size[1])])
+    return _save(image, "TIFF")
+
+
 def _upright_pattern(size: tuple[int, int] = (64, 40)) -> Image.Image:
     """Blue with a red top-left quadrant: any wrong rotation or flip moves the red."""
     image = Image.new("RGB", size, BLUE)
@@ -178,6 +194,13 @@ def rejected_uploads(*, large: bool = False) -> list[Upload]:
         Upload("one_pixel.png", _save(Image.new("RGB", (1, 1), RED), "PNG"), reason="too small"),
         Upload("strip.png", _save(Image.new("RGB", (4000, 40), RED), "PNG"), reason="long and thin"),
         Upload("column.jpg", _save(Image.new("RGB", (30, 2000), RED), "JPEG"), reason="long and thin"),
+        # Frame headers that claim far more than the file holds: decoded, they are almost all grey filler.
+        Upload("lying_header_13000.jpg", jpeg_claiming(13000, 13000), reason="incomplete"),
+        Upload("lying_header_2000.jpg", jpeg_over_frame(2000, 2000), reason="incomplete"),
+        Upload("lying_progressive.jpg", jpeg_over_frame(4000, 4000, progressive=True), reason="incomplete"),
+        Upload("nan.tif", float_tiff([1.0, float("nan")]), reason="invalid values"),
+        Upload("inf.tif", float_tiff([1.0, float("inf")]), reason="invalid values"),
+        Upload("constant.tif", float_tiff([0.25]), reason="same value"),
     ]
     if large:
         uploads.append(Upload("huge.jpg", b"\xff\xd8\xff\xe0" + rng.randbytes(21 * 2**20), reason="too large"))
@@ -223,8 +246,6 @@ def accepted_uploads() -> list[Upload]:
         Upload("no_extension", _save(_mode("RGB", BLUE), "PNG"), size=(40, 30), centre=BLUE),
         Upload("smallest_8x8.png", _save(Image.new("RGB", (8, 8), RED), "PNG"), size=(8, 8), centre=RED),
         Upload("wide_10_to_1.png", _save(Image.new("RGB", (400, 40), RED), "PNG"), size=(400, 40), centre=RED),
-        # Header claims 144 MP: decoded at half scale (36 MP, within the limit); libjpeg fills the missing data.
-        Upload("lying_header.jpg", jpeg_claiming(12000, 12000), size=(6000, 6000)),
         Upload("broken_exif.jpg", _save(_mode("RGB", RED), "JPEG", quality=95, exif=b"Exif\0\0MM\0*garbage"),
                size=(40, 30), centre=RED),
     ]

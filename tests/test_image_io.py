@@ -10,7 +10,7 @@ import pytest
 from hostile_files import RED, accepted_uploads, assert_human, big_phone_photo, rejected_uploads, upright_reference
 from PIL import Image, ImageFile
 
-from senet.image_io import ImageRejected, load_image
+from senet.image_io import ImageRejected, check_header, load_image, read_data_url
 
 # Refusing or answering must take well under "a few seconds"; this only stops a hang from blocking the suite.
 pytestmark = [pytest.mark.timeout(20), pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
@@ -68,11 +68,62 @@ def test_high_bit_depth_keeps_its_contrast(name):
     assert (np.diff(grey[0]) >= 0).all()
 
 
+def _jpeg(image: Image.Image, **params) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **params)
+    return buffer.getvalue()
+
+
 def test_big_phone_photo_is_decoded_at_reduced_scale():
     upload = big_phone_photo()
     image = load_image(upload.data)
     assert image.size == upload.size == (4000, 3000)
     assert image.getpixel((2000, 1500)) == pytest.approx(RED, abs=8)
+
+
+@pytest.mark.parametrize("size", [(7999, 5999), (9001, 7001), (8000, 6000), (12649, 12649), (12640, 12640)])
+def test_jpegs_just_over_the_limit_decode_at_the_next_scale(size):
+    """Pillow's draft picks its scale as side // requested: asking for ceil(side / 2) kept 7999 x 5999 at 1/1."""
+    data = _jpeg(Image.new("RGB", size, RED), quality=50)
+    scale = next(s for s in (2, 4) if -(-size[0] // s) * -(-size[1] // s) <= 40_000_000)
+    expected = (-(-size[0] // scale), -(-size[1] // scale))  # libjpeg rounds up
+    assert check_header(data) == ("JPEG", expected)
+    assert load_image(data).size == expected
+
+
+def test_a_frame_mostly_missing_is_refused_but_whole_grey_pictures_are_not():
+    from hostile_files import jpeg_over_frame
+
+    with pytest.raises(ImageRejected, match="holds data for only about 2 %"):
+        load_image(jpeg_over_frame(2000, 2000))
+    assert load_image(jpeg_over_frame(300, 300)).size == (300, 300)  # 56 % of the frame is data: accepted
+    assert load_image(_jpeg(Image.new("RGB", (64, 64), (128, 128, 128)))).size == (64, 64)
+
+
+def test_header_checks_decode_nothing(monkeypatch):
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert check_header(_jpeg(Image.new("RGB", (64, 48), RED))) == ("JPEG", (64, 48))
+    for upload in BOMBS + [upload for upload in REJECTED if upload.reason in ("not an image", "empty")]:
+        with pytest.raises(ImageRejected, match=upload.reason):
+            check_header(upload.data)
+
+
+def test_data_urls_are_size_checked_before_decoding():
+    import base64
+
+    png = next(upload for upload in ACCEPTED if upload.name == "rgba.png").data
+    assert read_data_url("data:image/png;base64," + base64.b64encode(png).decode()) == png
+    with pytest.raises(ImageRejected, match=r"too large \(22.5 MB\); the limit is 20 MB"):
+        read_data_url("data:image/png;base64," + "A" * (30 * 2**20))  # refused from its length, never decoded
+    for bad in ("http://example.com/a.png", "data:image/png;base64,@@@@", "", None):
+        with pytest.raises(ImageRejected) as caught:
+            read_data_url(bad)
+        assert_human(str(caught.value))
 
 
 @pytest.mark.parametrize("upload", BOMBS, ids=lambda upload: upload.name)
