@@ -51,6 +51,8 @@ class ModelCard:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        if isinstance(self.labels, str):  # tuple("abcdef") would silently make six one-letter classes
+            raise ValueError(f"labels must be a list of class names, not the text {self.labels[:40]!r}")
         # Accept lists from callers and JSON, store tuples so the card really is immutable.
         object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
@@ -66,6 +68,8 @@ class ModelCard:
             raise ValueError(f"input_size must be (height, width), each >= 32, got {self.input_size}")
         if not 0 < self.resize_ratio <= 1:
             raise ValueError(f"resize_ratio must be in (0, 1], got {self.resize_ratio}")
+        if not all(value > 0 for value in self.std):
+            raise ValueError(f"std must be positive (it divides every pixel), got {list(self.std)}")
 
     @property
     def num_classes(self) -> int:
@@ -94,14 +98,25 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
-        """Build a card from JSON data; unknown or missing required fields raise a clear ValueError."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        """Build a card from JSON data, checked field by field against ``senet.card_schema.CARD_SCHEMA``.
+
+        Raises:
+            ValueError: unknown or missing required fields, a newer schema, or a field of the wrong type or out
+                of bounds (a ``CardSchemaError`` naming the field).
+        """
+        from .card_schema import validate_card
+
+        if not isinstance(data, Mapping):
+            raise ValueError("a model card must be a JSON object")
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(str(key)[:40] for key in set(data) - set(known))
         if unknown:
-            raise ValueError(f"unknown model card fields {unknown}; this card may come from a newer version")
+            raise ValueError(f"unknown model card fields {unknown[:10]}; this card may come from a newer version")
         missing = [name for name in ("arch", "labels") if name not in data]
         if missing:
             raise ValueError(f"model card lacks required fields {missing}")
-        if int(data.get("schema_version", SCHEMA_VERSION)) > SCHEMA_VERSION:
-            raise ValueError(f"model card schema {data['schema_version']} is newer than this code's {SCHEMA_VERSION}")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise ValueError(f"model card schema {version} is newer than this code's {SCHEMA_VERSION}")
+        validate_card(data, known)
         return cls(**data)

@@ -89,7 +89,8 @@ def dataset_display_name(data: Mapping[str, Any]) -> str:
 def _complete_cv_accuracy(metrics: Mapping[str, Any]) -> float | None:
     """The mean accuracy over every official fold, when the card has a complete cross-validation."""
     cv = metrics.get("cv")
-    if not isinstance(cv, Mapping) or cv.get("incomplete") or int(cv.get("folds", 0) or 0) < 2:
+    folds = cv.get("folds") if isinstance(cv, Mapping) else None
+    if not isinstance(cv, Mapping) or cv.get("incomplete") or not isinstance(folds, int) or folds < 2:
         return None
     accuracy = cv.get("accuracy")
     mean = accuracy.get("mean") if isinstance(accuracy, Mapping) else None
@@ -108,8 +109,8 @@ def headline_accuracy(metrics: Mapping[str, Any]) -> float | None:
         if isinstance(nested, Mapping):
             candidates += [nested.get("accuracy"), nested.get("accuracy_mean")]
     for value in candidates:
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return float(value) / 100 if value > 1 else float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100:
+            return float(value) / 100 if value > 1 else float(value)  # cards made in Python may hold percents
     return None
 
 
@@ -166,6 +167,13 @@ def _check_header(weights: Path, card: ModelCard) -> None:
                                   f"has {shapes[key][0]} outputs")
 
 
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: keep the absolute path; listing it finds nothing
+        return path.absolute()
+
+
 class Catalog:
     """The checkpoints of one directory, loaded lazily and cached per name on one device.
 
@@ -175,7 +183,7 @@ class Catalog:
     """
 
     def __init__(self, directory: str | Path | None = None, *, device: str | torch.device = "auto") -> None:
-        self.directory = Path(directory or os.environ.get(ENV_DIR) or DEFAULT_DIR).resolve()
+        self.directory = _resolved(Path(directory or os.environ.get(ENV_DIR) or DEFAULT_DIR))
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self._models: dict[str, nn.Module] = {}
         self.entries: dict[str, Entry] = self._discover()
@@ -189,10 +197,11 @@ class Catalog:
         return message.replace(str(self.directory), "checkpoints")
 
     def _discover(self) -> dict[str, Entry]:
-        if not self.directory.is_dir():
+        try:
+            files = sorted(p for p in self.directory.iterdir() if not p.name.startswith("."))
+        except OSError:  # missing, not a directory, unreadable, a symlink loop
             return {}
         entries: dict[str, Entry] = {}
-        files = sorted(p for p in self.directory.iterdir() if not p.name.startswith("."))
         stems = sorted({p.stem for p in files if p.suffix in (CARD_SUFFIX, WEIGHTS_SUFFIX)})
         for stem in stems:
             entries[stem] = self._inspect(stem)
@@ -215,8 +224,13 @@ class Catalog:
         entry = Entry(stem, stem, weights)
         try:
             for part in (weights, weights.with_suffix(CARD_SUFFIX)):
-                if part.is_symlink() and not part.resolve().is_relative_to(self.directory):
-                    raise CheckpointError(f"{part.name} links outside checkpoints/; refused")
+                if part.is_symlink():
+                    try:
+                        target = part.resolve(strict=True)
+                    except (OSError, RuntimeError):  # dangling or a loop (RuntimeError before Python 3.13)
+                        raise CheckpointError(f"{part.name} is a broken or looping link; refused") from None
+                    if not target.is_relative_to(self.directory):
+                        raise CheckpointError(f"{part.name} links outside checkpoints/; refused")
             entry.card = read_card(weights)
             if not weights.is_file():
                 raise CheckpointError(f"{weights.name} is missing: the card {stem}.json has no weights beside it")
@@ -224,6 +238,9 @@ class Catalog:
             entry.display_name = card_display_name(entry.card)
         except CheckpointError as error:
             entry.error = self._relative(str(error))
+        except Exception as error:  # noqa: BLE001 - whatever one file does, the other models must still list
+            entry.card = None
+            entry.error = self._relative(f"{stem} could not be read ({type(error).__name__})")
         if entry.error is not None:
             entry.display_name = f"{stem} (unavailable)"
         return entry

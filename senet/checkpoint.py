@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .card import ModelCard
+from .card_schema import MAX_CARD_BYTES, MAX_DEPTH, json_depth
 from .registry import create_model, list_models
 
 WEIGHTS_SUFFIX = ".safetensors"
@@ -61,9 +62,20 @@ def read_card(path: str | Path) -> ModelCard:
         raise CheckpointError(f"model card {source} not found: a checkpoint is a .safetensors file with a .json card "
                               "beside it, as written by senet.save_checkpoint")
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"model card {source} is not valid JSON ({error}); restore it from git") from None
+        with source.open("rb") as handle:
+            raw = handle.read(MAX_CARD_BYTES + 1)
+    except OSError as error:  # unreadable, a symlink loop, ...
+        raise CheckpointError(f"model card {source} cannot be read ({error.strerror or error})") from None
+    if len(raw) > MAX_CARD_BYTES:
+        raise CheckpointError(f"model card {source} is too large (over {MAX_CARD_BYTES // 2**20} MB)")
+    try:
+        text = raw.decode("utf-8")
+        if json_depth(text) > MAX_DEPTH:  # json.loads recurses once per level: refuse deep nesting unparsed
+            raise CheckpointError(f"model card {source} is nested too deeply (more than {MAX_DEPTH} levels)")
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CheckpointError(f"model card {source} is not valid JSON ({str(error)[:200]}); restore it from git") \
+            from None
     if not isinstance(data, dict):
         raise CheckpointError(f"model card {source} must hold a JSON object")
     try:

@@ -251,7 +251,7 @@ def test_model_args_that_do_not_fit_are_refused(saved: tuple[Path, nn.Module, Mo
 @pytest.mark.parametrize(
     ("changes", "pattern"),
     [({"colour": "red"}, r"unknown model card fields \['colour'\]"), ({"schema_version": 99}, "newer"),
-     ({"labels": ["only"]}, "at least 2 labels"), ({"labels": ["a", "a"]}, "unique")],
+     ({"labels": ["only"]}, "labels must have at least 2 entries"), ({"labels": ["a", "a"]}, "unique")],
 )
 def test_invalid_cards_are_refused(
     changes: dict[str, object], pattern: str, saved: tuple[Path, nn.Module, ModelCard], tmp_path: Path
