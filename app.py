@@ -18,7 +18,7 @@ import gradio as gr
 from PIL import Image
 
 import senet
-from senet import describe, plots
+from senet import se_charts, texts
 from senet.catalog import Catalog, Entry, ModelUnavailable, UnknownModel
 from senet.image_io import ImageRejected, load_image
 
@@ -39,7 +39,7 @@ PAPER_VIEW = "paper"  # block picker value: the last SE block of each stage, as 
 DISPLAY_SIDE = 640  # photos are kept and drawn on at most this many pixels per side
 STATE_TTL = 900  # seconds a session's last analysis (a few MB) is kept for the follow-up views
 PROGRESS = gr.Progress()  # Gradio injects a live tracker into handlers whose parameter defaults to one
-I18N = gr.I18n(en=describe.UI_TEXT["en"], **{"zh-CN": describe.UI_TEXT["zh"], "zh": describe.UI_TEXT["zh"]})
+I18N = gr.I18n(en=texts.UI_TEXT["en"], **{"zh-CN": texts.UI_TEXT["zh"], "zh": texts.UI_TEXT["zh"]})
 THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="sky", neutral_hue="slate")
 CSS = """
 .app-header h1 { margin-bottom: 0.2rem; }
@@ -99,7 +99,7 @@ class Result:
 
 def _lang(request: gr.Request | None) -> str:
     headers = getattr(request, "headers", None) or {}
-    return describe.language(headers.get("accept-language"))
+    return texts.language(headers.get("accept-language"))
 
 
 def _fail(error: Exception) -> gr.Error:
@@ -154,11 +154,11 @@ class Explorer:
     def _se_figures(self, result: Result, block: str | None, compare: str | None, theme: str) -> tuple:
         excitations = result.analysis.excitations
         card = self.catalog.entry(result.model).card
-        blocks = plots.paper_blocks(list(excitations)) if block in ("", PAPER_VIEW, None) else [block]
+        blocks = se_charts.paper_blocks(list(excitations)) if block in ("", PAPER_VIEW, None) else [block]
         shown = _compared(result.analysis, card, compare)
-        chart = plots.block_chart(excitations, blocks, profiles=card.class_profiles, labels=shown,
+        chart = se_charts.block_chart(excitations, blocks, profiles=card.class_profiles, labels=shown,
                                   highlight=result.analysis.predicted, theme=theme)
-        return chart, plots.overview_chart(excitations, theme=theme)
+        return chart, se_charts.overview_chart(excitations, theme=theme)
 
     def _warm_up(self, net: Any, card: senet.ModelCard, entry: Entry) -> None:
         """One throw-away analysis when a model is first shown, so a visitor's first one is not the slow one
@@ -210,7 +210,7 @@ class Explorer:
         except Exception as error:
             raise _fail(error) from None
         self._warmed.add(entry.name)
-        sentence = describe.prediction_sentence(analysis.probabilities, lang)
+        sentence = texts.prediction_sentence(analysis.probabilities, lang)
         words = ("设备", "分析耗时") if lang == "zh" else ("Device", "Analysis")
         timings = analysis.timings
         status = (f"**{words[0]}:** {self.catalog.device_name} · **{words[1]}:** {timings['total']:.0f} ms "
@@ -242,7 +242,7 @@ class Explorer:
         profiled = card.class_profiles.get("classes")
         return (
             f"{card.num_classes} classes · {len(blocks)} SE blocks · {self.catalog.device_name}",
-            describe.model_card_markdown(card, _lang(request), display_name=entry.display_name),
+            texts.model_card_markdown(card, _lang(request), display_name=entry.display_name),
             gr.update(choices=[(I18N("predicted_class"), "")] + [(label, label) for label in card.labels], value=""),
             gr.update(choices=[(text, key) for key, text in layers.items()], value=next(iter(layers))),
             gr.update(choices=[(I18N("paper_view"), PAPER_VIEW)] + [(b, b) for b in blocks], value=PAPER_VIEW),

@@ -31,8 +31,8 @@ from .explain import (  # noqa: E402
     channel_map,
     strongest_channels,
 )
+from .heatmaps import heatmap_image, overlay  # noqa: E402
 from .profiles import class_profiles, class_profiles_from_folder  # noqa: E402
-from .visualize import heatmap_image, overlay  # noqa: E402
 
 __all__ += [
     "CAM_METHODS",

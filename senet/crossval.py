@@ -21,7 +21,7 @@ from .card import ModelCard
 from .checkpoint import read_card, weights_path
 from .metrics import summarize_folds
 from .provenance import command_line
-from .report import write_card_outputs
+from .run_outputs import write_card_outputs
 
 CV_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro", "monkeypox_vs_rest.accuracy",
            "monkeypox_vs_rest.sensitivity", "monkeypox_vs_rest.specificity", "monkeypox_vs_rest.roc_auc")

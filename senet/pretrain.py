@@ -26,7 +26,7 @@ from .checkpoint import load_checkpoint
 from .data import Sample, decode_resized, label_indices, list_image_folder, random_splits
 from .provenance import command_line, describe_dataset
 from .registry import create_model, list_models
-from .report import write_outputs
+from .run_outputs import write_outputs
 from .trainer import TrainConfig, device_name, fit, predict, resolve_device, seed_everything
 
 

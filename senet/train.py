@@ -24,7 +24,7 @@ from .data import Splits, binarize, decode_resized, label_indices, load_splits, 
 from .metrics import evaluation_metrics
 from .provenance import command_line, describe_dataset
 from .registry import create_model, list_models
-from .report import write_outputs
+from .run_outputs import write_outputs
 from .trainer import (
     FitResult,
     TrainConfig,

@@ -22,7 +22,7 @@ from app_server import LABELS, random_model, served_app, write_checkpoint  # noq
 
 import app  # noqa: E402
 import senet  # noqa: E402
-from senet import describe, plots  # noqa: E402
+from senet import se_charts, texts  # noqa: E402
 from senet.catalog import Catalog, UnknownModel, card_display_name, resolve_device  # noqa: E402
 
 SHIPPED = Catalog(ROOT / "checkpoints", device="cpu")
@@ -82,7 +82,7 @@ def test_handler_runs_on_every_example_image(demo: gr.Blocks) -> None:
         assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
         assert overlay.mode == "RGB" and overlay.size == heatmap.size == result.photo.size
         assert isinstance(chart, Figure) and isinstance(overview, Figure)
-        assert describe.label_name(result.analysis.predicted) in sentence
+        assert texts.label_name(result.analysis.predicted) in sentence
         assert re.search(r"\d+ ms", status), status
 
 
@@ -184,37 +184,37 @@ def test_catalog_names_and_lookup(tmp_path: Path) -> None:
 
 def test_describe_sentences_and_model_card() -> None:
     probabilities = {"Measles": 0.81, "Chickenpox": 0.12, "Monkeypox": 0.05, "Healthy": 0.02}
-    sentence = describe.prediction_sentence(probabilities, "en")
+    sentence = texts.prediction_sentence(probabilities, "en")
     assert sentence.startswith("The model thinks this looks most like Measles (81 %); "
                                "the next guess is Chickenpox (12 %).")
     assert "5 % Monkeypox" in sentence
-    assert describe.prediction_sentence(probabilities, "zh-CN,zh;q=0.9").startswith("模型认为这最像麻疹（81 %）")
-    assert "not confident" in describe.prediction_sentence({"a": 0.4, "b": 0.35, "c": 0.25})
+    assert texts.prediction_sentence(probabilities, "zh-CN,zh;q=0.9").startswith("模型认为这最像麻疹（81 %）")
+    assert "not confident" in texts.prediction_sentence({"a": 0.4, "b": 0.35, "c": 0.25})
     card = senet.ModelCard(arch="se_resnet18", labels=["Healthy", "Monkeypox"], license="CC BY-NC-SA 4.0",
                            metrics={"accuracy": 0.9, "confusion_matrix": [[9, 1], [2, 8]]}, citation="Ali et al.")
-    markdown = describe.model_card_markdown(card)
+    markdown = texts.model_card_markdown(card)
     for needle in ("Confusion matrix", "| Healthy | 9 | 1 |", "CC BY-NC-SA 4.0", "Ali et al.", "Limitations"):
         assert needle in markdown
-    assert "混淆矩阵" in describe.model_card_markdown(card, "zh")
-    assert set(describe.UI_TEXT["en"]) == set(describe.UI_TEXT["zh"])
+    assert "混淆矩阵" in texts.model_card_markdown(card, "zh")
+    assert set(texts.UI_TEXT["en"]) == set(texts.UI_TEXT["zh"])
 
 
 def test_charts_cover_both_themes_and_the_paper_view() -> None:
     names = ["SE_2_1", "SE_2_2", "SE_3_1", "SE_3_2", "SE_4_1", "SE_4_2", "SE_5_1", "SE_5_2"]
-    assert plots.paper_blocks(names) == ["SE_2_2", "SE_3_2", "SE_4_2", "SE_5_2"]
+    assert se_charts.paper_blocks(names) == ["SE_2_2", "SE_3_2", "SE_4_2", "SE_5_2"]
     rng = np.random.default_rng(0)
     excitations = {name: rng.random(16 * (1 + i // 2)) for i, name in enumerate(names)}
     profiles = {"blocks": names, "channels": [v.size for v in excitations.values()],
                 "classes": {"A": {"count": 3, "mean": [v.tolist() for v in excitations.values()], "std": []}}}
     for theme in ("light", "dark"):
-        chart = plots.block_chart(excitations, plots.paper_blocks(names), profiles=profiles, labels=["A", "B"],
+        chart = se_charts.block_chart(excitations, se_charts.paper_blocks(names), profiles=profiles, labels=["A", "B"],
                                   highlight="A", theme=theme)
         assert len([axes for axes in chart.axes if axes.get_visible()]) == 4
         assert len(chart.axes[0].lines) == 1  # class A's average; B has no profile
-        overview = plots.overview_chart(excitations, theme=theme)
+        overview = se_charts.overview_chart(excitations, theme=theme)
         assert overview.axes[0].images[0].get_array().shape == (8, 64)
         assert chart.axes[0].get_title(loc="left") == "SE_2_2 · 16 channels"
-        assert chart.axes[0].yaxis.label.get_color() == plots.THEMES[theme]["text"]
+        assert chart.axes[0].yaxis.label.get_color() == se_charts.THEMES[theme]["text"]
 
 
 def test_cli_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from torch import nn
 
 from .card import ModelCard
 from .checkpoint import card_path, read_card, save_checkpoint
-from .describe import model_card_markdown
+from .texts import model_card_markdown
 
 
 def write_outputs(model: nn.Module, card: ModelCard, out: Path, *, half: bool) -> Path:
