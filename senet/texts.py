@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .card import ModelCard
+from .markdown_text import code_block, plain
 
 LANGUAGES = ("en", "zh")
 
@@ -130,13 +131,16 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _cell(value: Any) -> str:
+    """A number formatted for people, or card text escaped so that it renders as plain text (no markup)."""
     if isinstance(value, float):
         if value == 0 or abs(value) >= 10:
             return f"{value:.1f}" if value else "0"
         return f"{value:.3g}" if abs(value) < 0.01 else f"{value:.3f}"  # a 5e-4 learning rate is not 0.001
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if isinstance(value, Mapping | list | tuple):
         value = json.dumps(value, ensure_ascii=False)
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return plain(str(value).replace("\n", " "))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -147,7 +151,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _key_values(section: Mapping[str, Any], skip: Sequence[str] = ()) -> str:
     items = [(key, value) for key, value in section.items() if key not in skip and value not in (None, "", [], {})]
-    return "\n".join(f"- **{key.replace('_', ' ')}**: {_cell(value)}" for key, value in items)
+    return "\n".join(f"- **{_cell(_title(key))}**: {_cell(value)}" for key, value in items)
 
 
 def _title(key: str) -> str:
@@ -160,7 +164,7 @@ def _test_metrics(metrics: Mapping[str, Any], labels: Sequence[str], words: Mapp
     section = nested if isinstance(nested, Mapping) else metrics
     out: list[str] = []
     if isinstance(nested, Mapping) and _is_scalar(metrics.get("fold")):
-        out.append(f"*{words['of_fold'].format(fold=metrics['fold'])}*")
+        out.append(f"*{words['of_fold'].format(fold=_cell(metrics['fold']))}*")
     scalars = [(_title(key), value) for key, value in section.items() if _is_scalar(value)]
     if scalars:
         out.append(_table([words["metric"], words["value"]], scalars))
@@ -170,11 +174,11 @@ def _test_metrics(metrics: Mapping[str, Any], labels: Sequence[str], words: Mapp
         if all(isinstance(inner, Mapping) for inner in value.values()):  # per class: precision, recall, ...
             columns = list(dict.fromkeys(name for inner in value.values() for name in inner))
             rows = [[name, *(inner.get(column, "") for column in columns)] for name, inner in value.items()]
-            out.append(f"**{_title(key)}**\n\n" + _table([words["class"], *map(_title, columns)], rows))
+            out.append(f"**{_cell(_title(key))}**\n\n" + _table([words["class"], *map(_title, columns)], rows))
         else:
             rows = [(_title(name), inner) for name, inner in value.items() if _is_scalar(inner)]
             if rows:
-                out.append(f"**{_title(key)}**\n\n" + _table([words["metric"], words["value"]], rows))
+                out.append(f"**{_cell(_title(key))}**\n\n" + _table([words["metric"], words["value"]], rows))
     matrix = section.get("confusion_matrix")
     names = list(section.get("labels") or labels)
     if isinstance(matrix, list) and matrix and len(matrix) == len(names):
@@ -196,11 +200,11 @@ def _cross_validation(metrics: Mapping[str, Any], words: Mapping[str, str], sect
             rows.append((_title(key), f"{_cell(value['mean'])}{spread}", folds))
     if not rows:
         return ""
-    note = words["cv_note"].format(k=cv.get("folds", len(rows[0][2].split(","))))
+    note = words["cv_note"].format(k=_cell(cv.get("folds", len(rows[0][2].split(",")))))
     if isinstance(cv.get("fold_ids"), list):
-        note += " " + words["cv_folds"].format(ids=", ".join(str(fold) for fold in cv["fold_ids"]))
+        note += " " + words["cv_folds"].format(ids=", ".join(_cell(fold) for fold in cv["fold_ids"]))
     if cv.get("incomplete"):
-        note += " " + words["cv_incomplete"].format(why=str(cv["incomplete"]).rstrip("."))
+        note += " " + words["cv_incomplete"].format(why=_cell(str(cv["incomplete"]).rstrip(".")))
     return f"{section} {words['cv']}\n\n{note}\n\n" + _table([words["metric"], "mean ± std", words["per_fold"]], rows)
 
 
@@ -208,7 +212,7 @@ def _class_counts(card: ModelCard, lang: str) -> str:
     counts = card.data.get("counts") if isinstance(card.data.get("counts"), Mapping) else {}
     parts = {name: part for name, part in counts.items() if isinstance(part, Mapping)}
     if not parts:
-        return ", ".join(label_name(label, lang) for label in card.labels)
+        return ", ".join(_cell(label_name(label, lang)) for label in card.labels)
     rows = [[label_name(label, lang), *(part.get(label, 0) for part in parts.values())] for label in card.labels]
     return _table([_CARD[language(lang)]["class"], *parts], rows)
 
@@ -218,7 +222,7 @@ def _training(training: Mapping[str, Any]) -> str:
     recipe = training.get("recipe") if isinstance(training.get("recipe"), Mapping) else {}
     lines = []
     if isinstance(command, str | list) and command:
-        lines.append("```\n" + (command if isinstance(command, str) else " ".join(map(str, command))) + "\n```")
+        lines.append(code_block(command if isinstance(command, str) else " ".join(map(str, command))))
     body = _key_values(recipe) + "\n" + _key_values(training, skip=("command", "recipe", "history_tail"))
     lines.append(body.strip())
     return "\n\n".join(line for line in lines if line)
@@ -231,9 +235,11 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
     """
     words = _CARD[language(lang)]
     section = "#" * (level + 1)
-    parts = [f"{'#' * level} {display_name or card.display_name}"]
+    # Every piece of card text goes through _cell / plain / code_block: a card is an untrusted file, and
+    # markdown would otherwise render its HTML, images and links (remote content, live forms).
+    parts = [f"{'#' * level} {plain(display_name or card.display_name)}"]
     if card.description:
-        parts.append(card.description)
+        parts.append(plain(card.description))
     model_lines = [f"- **{words['arch']}**: `{card.arch}`" + (f" {_cell(dict(card.model_args))}" if card.model_args
                                                                else "")]
     if card.num_params:
@@ -244,8 +250,9 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
         source = card.backbone.get("data", {})
         names = [s.get("name", "") for s in source.get("sources", [])] if isinstance(source, Mapping) else []
         origin = card.backbone.get("checkpoint", "")
-        model_lines.append(f"- **{words['backbone']}**: {origin}" + (f" ({'; '.join(names)})" if names else ""))
-    model_lines.append(f"- **{words['created']}**: {card.created}")
+        model_lines.append(f"- **{words['backbone']}**: {_cell(origin)}"
+                           + (f" ({'; '.join(_cell(name) for name in names)})" if names else ""))
+    model_lines.append(f"- **{words['created']}**: {_cell(card.created)}")
     parts.append(f"{section} {words['model']}\n\n" + "\n".join(model_lines))
     parts.append(f"{section} {words['classes']}\n\n{_class_counts(card, lang)}")
     if card.data:
@@ -257,11 +264,12 @@ def model_card_markdown(card: ModelCard, lang: str = "en", *, display_name: str 
         parts.append(cv)
     if card.training:
         parts.append(f"{section} {words['training']}\n\n{_training(card.training)}")
-    parts.append(f"{section} {words['license']}\n\n{card.license}")
+    parts.append(f"{section} {words['license']}\n\n{plain(card.license)}")
     citation = card.citation or card.data.get("citation", "")
     if citation:
-        parts.append(f"{section} {words['citation']}\n\n```\n{citation}\n```")
-    parts.append(f"{section} {words['limitations']}\n\n{card.limitations or words['default_limitations']}")
+        parts.append(f"{section} {words['citation']}\n\n{code_block(citation)}")
+    limitations = plain(card.limitations) if card.limitations else words["default_limitations"]
+    parts.append(f"{section} {words['limitations']}\n\n{limitations}")
     return "\n\n".join(parts) + "\n"
 
 
