@@ -24,6 +24,9 @@ import app  # noqa: E402
 import senet  # noqa: E402
 from senet import se_charts, texts  # noqa: E402
 from senet.catalog import Catalog, UnknownModel, card_display_name, resolve_device  # noqa: E402
+from ui import i18n  # noqa: E402
+from ui.components import EXAMPLES  # noqa: E402
+from ui.se_tab import compared  # noqa: E402
 
 SHIPPED = Catalog(ROOT / "checkpoints", device="cpu")
 
@@ -75,8 +78,8 @@ def test_build_demo_constructs_without_launching(demo: gr.Blocks) -> None:
 def test_handler_runs_on_every_example_image(demo: gr.Blocks) -> None:
     analyze = _handler(demo, "analyze")
     catalog: Catalog = demo.catalog
-    assert len(app.EXAMPLES) >= 12
-    for path, _ in app.EXAMPLES:
+    assert len(EXAMPLES) >= 12
+    for path, _ in EXAMPLES:
         probabilities, overlay, heatmap, chart, overview, sentence, status, result = analyze(str(path), None)
         assert set(probabilities) == set(catalog.entries[catalog.default].card.labels)
         assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
@@ -88,7 +91,7 @@ def test_handler_runs_on_every_example_image(demo: gr.Blocks) -> None:
 
 def test_every_available_model_answers(demo: gr.Blocks) -> None:
     analyze = _handler(demo, "analyze")
-    path = str(app.EXAMPLES[0][0])
+    path = str(EXAMPLES[0][0])
     for name in demo.catalog.available():
         first = demo.catalog.entries[name].card.labels[0]
         probabilities, *_, result = analyze(path, name, "gradcam++", first, "", 0.3, "SE_5_2", "none", "dark")
@@ -98,7 +101,7 @@ def test_every_available_model_answers(demo: gr.Blocks) -> None:
 
 def test_follow_up_views_reuse_the_analysis(demo: gr.Blocks) -> None:
     analyze = _handler(demo, "analyze")
-    *_, result = analyze(str(app.EXAMPLES[-1][0]), None)
+    *_, result = analyze(str(EXAMPLES[-1][0]), None)
     transparent = _handler(demo, "overlay")(result, 0.0)
     assert np.array_equal(np.asarray(transparent), np.asarray(result.photo))  # opacity 0: the photo itself
     chart, overview = _handler(demo, "se_charts")(result, "SE_2_1", "all", "light")
@@ -107,8 +110,8 @@ def test_follow_up_views_reuse_the_analysis(demo: gr.Blocks) -> None:
     profiled = list(card.class_profiles["classes"])
     assert len(chart.axes[0].lines) == len(profiled)  # one average line per class
     ranked = [label for label, _ in result.analysis.top_k(len(card.labels))]
-    assert app._compared(result.analysis, card, "top") == [lb for lb in ranked if lb in profiled][:2]
-    assert app._compared(result.analysis, card, "none") == []
+    assert compared(result.analysis, card, "top") == [lb for lb in ranked if lb in profiled][:2]
+    assert compared(result.analysis, card, "none") == []
     block = list(result.analysis.excitations)[-1]
     channel = senet.strongest_channels(result.analysis.excitations[block], 1)[0]
     feature = _handler(demo, "channel_map")(result, block, channel)
@@ -126,13 +129,13 @@ def test_bad_inputs_get_a_human_message(demo: gr.Blocks, tmp_path: Path) -> None
         analyze(None, None)
     for name in ("../../etc/passwd", "/etc/passwd", "nope"):
         with pytest.raises(gr.Error, match="unknown model"):
-            analyze(str(app.EXAMPLES[0][0]), name)
+            analyze(str(EXAMPLES[0][0]), name)
     with pytest.raises(gr.Error, match="Unknown CAM method 'magic'"):
-        analyze(str(app.EXAMPLES[0][0]), None, "magic")
+        analyze(str(EXAMPLES[0][0]), None, "magic")
     with pytest.raises(gr.Error, match="no class 'Smallpox'"):
-        analyze(str(app.EXAMPLES[0][0]), None, "gradcam", "Smallpox")
+        analyze(str(EXAMPLES[0][0]), None, "gradcam", "Smallpox")
     with pytest.raises(gr.Error, match="no CAM layer 'layer9'"):
-        analyze(str(app.EXAMPLES[0][0]), None, "gradcam", "", "layer9")
+        analyze(str(EXAMPLES[0][0]), None, "gradcam", "", "layer9")
 
 
 def test_broken_and_pickle_checkpoints_are_unavailable_and_the_rest_works(tmp_path: Path) -> None:
@@ -153,8 +156,8 @@ def test_broken_and_pickle_checkpoints_are_unavailable_and_the_rest_works(tmp_pa
     demo = app.build_demo(device="cpu", catalog=catalog)
     analyze = _handler(demo, "analyze")
     with pytest.raises(gr.Error, match="corrupt is unavailable"):
-        analyze(str(app.EXAMPLES[0][0]), "corrupt")
-    assert analyze(str(app.EXAMPLES[0][0]), "good")[7].model == "good"
+        analyze(str(EXAMPLES[0][0]), "corrupt")
+    assert analyze(str(EXAMPLES[0][0]), "good")[7].model == "good"
     note, card_md, *_ = _handler(demo, "model_info")("wrong_head")
     assert "unavailable" in note and card_md == ""
 
@@ -196,7 +199,7 @@ def test_describe_sentences_and_model_card() -> None:
     for needle in ("Confusion matrix", "| Healthy | 9 | 1 |", "CC BY-NC-SA 4.0", "Ali et al.", "Limitations"):
         assert needle in markdown
     assert "混淆矩阵" in texts.model_card_markdown(card, "zh")
-    assert set(texts.UI_TEXT["en"]) == set(texts.UI_TEXT["zh"])
+    assert set(i18n.TEXT["en"]) == set(i18n.TEXT["zh"])
 
 
 def test_charts_cover_both_themes_and_the_paper_view() -> None:
@@ -236,7 +239,7 @@ def test_cli_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_launched_app_answers_gradio_client(checkpoint_dir: Path, tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
-    example = app.EXAMPLES[0][0]
+    example = EXAMPLES[0][0]
     with served_app(checkpoint_dir) as (demo, url):
         client = Client(url, verbose=False, download_files=False)
         assert "/analyze" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
@@ -262,10 +265,10 @@ def test_launched_app_answers_gradio_client(checkpoint_dir: Path, tmp_path: Path
 def test_examples_are_documented_small_and_cover_every_class() -> None:
     readme = (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
     assert "CC BY-NC-SA 4.0" in readme and "2207.03342" in readme
-    classes = [label for _, label in app.EXAMPLES]
+    classes = [label for _, label in EXAMPLES]
     for label in LABELS:
         assert classes.count(label) >= 2, label
-    for path, label in app.EXAMPLES:
+    for path, label in EXAMPLES:
         assert path.name in readme and label in readme
         with Image.open(path) as image:
             assert max(image.size) <= 448 and image.mode == "RGB"

@@ -57,10 +57,10 @@ def _screenshot_dir(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_upload_analyze_and_see_label_heatmap_and_se_chart(served, browser, scheme: str, tmp_path: Path) -> None:
-    import app
+    from ui.components import EXAMPLES
 
     demo, url = served
-    example, _ = app.EXAMPLES[-1]
+    example, _ = EXAMPLES[-1]
     page = browser.new_page(viewport={"width": 1366, "height": 900}, color_scheme=scheme, locale="en-US")
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
