@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from senet.catalog import Catalog
-from ui import card_tab, explore, se_tab
+from ui import card_tab, explore, guards, se_tab
 from ui.components import CSS, EXAMPLES_DIR, STATE_TTL, THEME, THEME_JS
 from ui.i18n import I18N
 
@@ -55,12 +55,13 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
             with gr.Tab(I18N("tab_card")):
                 card_view = card_tab.layout()
 
-        # Model work shares one concurrency group wide enough for every model; the per-model lock serialises
-        # requests to the same model while different models run side by side.
-        heavy = {"concurrency_limit": max(2, len(catalog.available())), "concurrency_id": "models"}
+        # Model work shares one concurrency group wide enough for every model and the slow lane (ui/guards.py);
+        # the per-model lock serialises requests to the same model while different models run side by side.
+        heavy = guards.heavy_events(catalog)
         demo.load(None, None, theme, js=THEME_JS)
         analyses = explore.wire(demo, handlers, ui, card_view, result, theme, heavy)
         se_tab.wire(se_handlers, ui.se, result, theme, analyses, heavy)
+    guards.install(demo)  # queue size, per-session limits, internal handlers not callable as an API
     demo.catalog = catalog  # for tests and scripts: the models this UI serves
     return demo
 
@@ -75,6 +76,7 @@ def launch_options() -> dict[str, Any]:
         "run_history": False,  # uploaded photos are not kept in the browser either
         "allowed_paths": [str(EXAMPLES_DIR)],  # only the examples; uploads live in Gradio's own cache
         "show_error": False,  # only gr.Error messages reach the page, never exception text
+        **guards.launch_options(),  # request-size limits, upload rate and cache cap, session capacity
     }
 
 
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     for entry in catalog.entries.values():
         if not entry.available:
             print(f"  unavailable: {entry.name}: {entry.error}", flush=True)
+    guards.check_port(args.host, args.port)  # a second copy: one line naming --port, not a traceback
     # launch() prints the local URL (and the share URL when --share is given).
     app.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share,
                                                   **launch_options())

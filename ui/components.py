@@ -3,17 +3,22 @@ the one way an error reaches the page."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import logging
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 from PIL import Image
 
 import senet
 from senet.catalog import ModelUnavailable, UnknownModel
 from senet.image_io import ImageRejected
+
+from . import guards
 
 try:  # ZeroGPU Spaces attach a GPU only inside functions decorated with spaces.GPU; elsewhere it is a no-op.
     import spaces
@@ -27,7 +32,7 @@ LOG = logging.getLogger("senet.app")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
 DISPLAY_SIDE = 640  # photos are kept and drawn on at most this many pixels per side
-STATE_TTL = 900  # seconds a session's last analysis (a few MB) is kept for the follow-up views
+STATE_TTL = guards.STATE_TTL  # seconds a session's last analysis is kept for the follow-up views
 PROGRESS = gr.Progress()  # Gradio injects a live tracker into handlers whose parameter defaults to one
 THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="sky", neutral_hue="slate")
 CSS = """
@@ -61,29 +66,36 @@ def photo_input(**kwargs: Any) -> gr.Image:
     subclasses a component.)
     """
     component = gr.Image(type="filepath", image_mode=None, **kwargs)
-    gradio_preprocess = component.preprocess
-
-    def preprocess(payload: Any) -> str | None:
-        if payload is None:
-            return None
-        if getattr(payload, "path", None) and not str(getattr(payload, "url", "") or "").startswith("data:"):
-            return str(payload.path)
-        try:  # a base64 data URL: Gradio writes it to a file first
-            return gradio_preprocess(payload)
-        except Exception:
-            raise gr.Error("This file is not an image that can be read.", print_exception=False) from None
-
-    component.preprocess = preprocess
+    # A path in the upload cache, or a data URL's bytes once its size and header pass (ui/guards.py); Gradio's
+    # own preprocessing would decode a data URL before any check.
+    component.preprocess = guards.photo_payload
     return component
 
 
 @dataclass(frozen=True)
 class Result:
-    """One browser session's latest analysis, kept in ``gr.State`` for the cheap follow-up views."""
+    """One browser session's latest analysis, kept in ``gr.State`` for the cheap follow-up views.
+
+    Kept small (about 0.3 MB, it lives for STATE_TTL in every session): the photo as a JPEG, the CAM in float16,
+    and no copy of the network's input.
+    """
 
     model: str
     analysis: senet.Analysis
-    photo: Image.Image  # what overlays are drawn on
+    photo_in: InitVar[Image.Image]  # what overlays are drawn on (at most DISPLAY_SIDE pixels a side)
+    photo_jpeg: bytes = field(init=False, repr=False)
+
+    def __post_init__(self, photo_in: Image.Image) -> None:
+        buffer = io.BytesIO()
+        photo_in.convert("RGB").save(buffer, "JPEG", quality=92)
+        object.__setattr__(self, "photo_jpeg", buffer.getvalue())
+        slim = dataclasses.replace(self.analysis, cam=self.analysis.cam.astype(np.float16),
+                                   input_rgb=np.zeros((0, 0, 3), np.float32))
+        object.__setattr__(self, "analysis", slim)
+
+    @property
+    def photo(self) -> Image.Image:
+        return Image.open(io.BytesIO(self.photo_jpeg)).convert("RGB")
 
 
 def fail(error: Exception) -> gr.Error:

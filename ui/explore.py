@@ -13,7 +13,7 @@ from senet import texts
 from senet.catalog import Catalog, Entry, ModelUnavailable, UnknownModel
 from senet.image_io import load_image
 
-from . import se_tab
+from . import guards, se_tab
 from .components import DISPLAY_SIDE, EXAMPLES, PROGRESS, Result, fail, gpu, photo_input
 from .i18n import I18N, lang
 from .se_tab import PAPER_VIEW, SeHandlers
@@ -85,13 +85,16 @@ class Explorer:
             SE chart, a plain-language sentence and a status line (device and timing).
         """
         language = lang(request)
+        guards.check_options(method, target, layer, opacity, block, compare, theme)
         try:
             photo_in = load_image(image)
             net, card, entry = self.catalog.load(model or None)
             method, target, layer = _check_options(net, card, method, target, layer)
             spec = senet.CAM_METHODS[method]
-            with entry.lock:  # one analysis per model at a time; different models run side by side
-                analysis = senet.analyze(net, card, photo_in, target=target, method=method, layer=layer,
+            # One analysis per model at a time, different models side by side; slow methods in their own lane.
+            with guards.LANES.turn(entry, net, slow=spec.slow, session=getattr(request, "session_hash", None)) \
+                    as lane_net:
+                analysis = senet.analyze(lane_net, card, photo_in, target=target, method=method, layer=layer,
                                          progress=progress if spec.slow else None)
             photo = self._photo(photo_in, analysis, card)
             result = Result(entry.name, analysis, photo)
@@ -147,7 +150,7 @@ class Explorer:
         """The heatmap on the photo at another opacity (from this session's last analysis)."""
         if result is None:
             return gr.skip()
-        return senet.overlay(result.photo, result.analysis.cam, opacity=float(opacity))
+        return senet.overlay(result.photo, result.analysis.cam, opacity=guards.opacity_value(opacity))
 
     @staticmethod
     def pick_example(evt: gr.SelectData) -> str:

@@ -12,6 +12,7 @@ import senet
 from senet import se_charts
 from senet.catalog import Catalog
 
+from . import guards
 from .components import Result, fail, gpu
 from .i18n import I18N
 
@@ -48,6 +49,7 @@ class SeHandlers:
         """The SE charts for another block or class selection (from this session's last analysis)."""
         if result is None:
             return gr.skip(), gr.skip()
+        guards.check_options(None, None, None, 0, block, compare, theme)
         return self.figures(result, block, compare, theme)
 
     def channels(self, result: Result | None, block: str | None) -> Any:
@@ -70,10 +72,11 @@ class SeHandlers:
         """One channel's feature map in one SE block, laid over the photo."""
         if result is None or block is None or channel is None:
             return None
+        block, channel = guards.channel_index(result, block, channel)
         try:
             net, card, entry = self.catalog.load(result.model)
             with entry.lock:
-                heat = senet.channel_map(net, card, result.photo, block, int(channel))
+                heat = senet.channel_map(net, card, result.photo, block, channel)
         except Exception as error:
             raise fail(error) from None
         return senet.overlay(result.photo, heat, opacity=0.55)
