@@ -200,8 +200,10 @@ def test_card_text_cannot_pull_remote_content(tmp_path):
 
 # --- 5: bounded uploads, sessions and state ---------------------------------------------------------------------
 
-def _upload(url: str, size: int, name: str = "x.jpg") -> httpx.Response:
-    return httpx.post(url + "gradio_api/upload", files={"files": (name, os.urandom(size), "image/jpeg")}, timeout=60)
+def _upload(url: str, size: int, client: str = "10.0.0.1") -> httpx.Response:
+    """One upload, as sent through a proxy for ``client`` (the rate is counted per X-Forwarded-For address)."""
+    return httpx.post(url + "gradio_api/upload", files={"files": ("x.jpg", os.urandom(size), "image/jpeg")},
+                      headers={"X-Forwarded-For": client}, timeout=60)
 
 
 def test_upload_cache_is_capped_and_uploads_are_rate_limited(server):
@@ -214,9 +216,11 @@ def test_upload_cache_is_capped_and_uploads_are_rate_limited(server):
     assert refused and all(reply.status_code == 503 for reply in refused)
     assert refused[0].text == "The server's upload space is full. Please try again in a few minutes."
     with guard_limits(uploads_per_minute=2, upload_cache_bytes=2**40):
-        codes = [_upload(url, 1000).status_code for _ in range(3)]
-        limited = _upload(url, 1000)
-    assert codes[:2] == [200, 200] and limited.status_code == 429 and limited.text.startswith("Too many uploads")
+        codes = [_upload(url, 1000, "10.0.0.2").status_code for _ in range(2)]
+        limited = _upload(url, 1000, "10.0.0.2")
+        other = _upload(url, 1000, "10.0.0.3")
+    assert codes == [200, 200] and limited.status_code == 429 and limited.text.startswith("Too many uploads")
+    assert other.status_code == 200  # another address has its own allowance
     assert _upload(url, 25 * 2**20).status_code == 413  # over 20 MB: refused from Content-Length
 
 
@@ -258,7 +262,7 @@ def test_lying_and_invalid_images_are_refused_and_odd_sizes_accepted(server, tmp
 # --- 7: a sentence for every bad API input --------------------------------------------------------------------
 
 BAD_INPUTS = [
-    ({"target": 3}, "The class to explain must be one value from its list, not int 3."),
+    ({"target": 3}, "The class to explain must be given as text (a name from the list), not int 3."),
     ({"layer": ["layer4"]}, "The cam layer must be one value from its list, not list ['layer4']."),
     ({"opacity": "abc"}, "The heatmap opacity must be a number from 0 to 1, not 'abc'."),
     ({"opacity": None}, "The heatmap opacity must be a number from 0 to 1, not None."),
