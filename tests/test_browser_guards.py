@@ -47,7 +47,7 @@ def test_the_pages_own_steps_are_not_refused(served):
             page.goto(url)
             page.wait_for_selector("#photo", timeout=60_000)
             page.get_by_role("tab", name="Model card").click()
-            page.get_by_text("alpha test model").first.wait_for(timeout=60_000)  # filled by the page-load step
+            page.get_by_text("TEST alpha").first.wait_for(timeout=60_000)  # the card, filled by the page-load step
             page.get_by_role("tab", name="Explore").click()
             page.locator("#examples img").first.click()
             page.locator("#overlay img").wait_for(state="visible", timeout=90_000)
