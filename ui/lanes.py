@@ -1,0 +1,103 @@
+"""Who runs when: fast requests take turns on each model's lock, slow CAM methods have one lane for the whole app.
+
+A slow method (``CAM_METHODS[m].slow``: Score-CAM, Ablation-CAM) runs on the lane's own copy of the model, one at
+a time, at most one per session and at most ``Limits.slow_waiting`` waiting; so it never holds the lock that fast
+requests to the same model wait on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+from torch import nn
+
+from senet.catalog import Catalog, Entry
+
+from .limits import LIMITS, Limits
+
+SLOW_BUSY = ("Slow methods (Score-CAM, Ablation-CAM) are busy: {n} are already waiting. Please try again in a "
+             "minute, or use a fast method such as Grad-CAM.")
+SLOW_SESSION = ("You already have a slow analysis (Score-CAM or Ablation-CAM) waiting or running. Please wait "
+                "for it to finish.")
+MODEL_BUSY = "This model is busy with other analyses. Please try again in a minute."
+
+
+def _error(message: str) -> gr.Error:
+    return gr.Error(message, print_exception=False)
+
+
+class Lanes:
+    """Turns on the models: fast requests share each model's lock; slow methods have one app-wide lane with
+    their own copy of each model."""
+
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self.limits = limits
+        self._slow = threading.Lock()  # the slow lane: one slow analysis at a time in the whole app
+        self._books = threading.Lock()
+        self._slow_count = 0  # running + waiting
+        self._slow_sessions: set[str] = set()
+        self._copies: dict[str, nn.Module] = {}
+
+    @property
+    def slow_count(self) -> int:
+        return self._slow_count
+
+    @contextlib.contextmanager
+    def turn(self, entry: Entry, net: nn.Module, *, slow: bool, session: str | None) -> Iterator[nn.Module]:
+        """Wait for this request's turn and yield the model to use.
+
+        Raises:
+            gr.Error: the slow lane is full, this session already has a slow request, or the model stayed busy.
+        """
+        if not slow:
+            if not entry.lock.acquire(timeout=self.limits.fast_wait_s):
+                raise _error(MODEL_BUSY)
+            try:
+                yield net
+            finally:
+                entry.lock.release()
+            return
+        session = session or "anonymous"
+        with self._books:
+            if session in self._slow_sessions:
+                raise _error(SLOW_SESSION)
+            if self._slow_count >= 1 + self.limits.slow_waiting:
+                raise _error(SLOW_BUSY.format(n=self._slow_count - 1))
+            self._slow_count += 1
+            self._slow_sessions.add(session)
+        try:
+            with self._slow:
+                yield self._copy(entry, net)
+        finally:
+            with self._books:
+                self._slow_count -= 1
+                self._slow_sessions.discard(session)
+
+    def _copy(self, entry: Entry, net: nn.Module) -> nn.Module:
+        """The slow lane's own copy of a model (made once, under the slow lane's lock), so that a minute-long
+        Score-CAM never holds the lock fast requests to the same model wait on."""
+        model = self._copies.get(entry.name)
+        if model is None:
+            with entry.lock:  # copy a model nobody is hooking into
+                model = copy.deepcopy(net).eval()
+            self._copies[entry.name] = model
+        return model
+
+
+LANES = Lanes()  # one slow lane for the whole app
+
+
+def heavy_events(catalog: Catalog, limits: Limits = LIMITS) -> dict[str, Any]:
+    """``concurrency_limit`` / ``concurrency_id`` for every event that runs a model.
+
+    One group, wide enough that every model can run a fast request and have one more waiting while the slow
+    lane is full: waiting (for a model's lock or the slow lane) then never uses up the slots of another model.
+    """
+    models = max(1, len(catalog.available()))
+    return {"concurrency_limit": 2 * models + 1 + limits.slow_waiting, "concurrency_id": "models"}
+
