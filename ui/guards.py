@@ -34,11 +34,16 @@ from .lanes import LANES, MODEL_BUSY, SLOW_BUSY, SLOW_SESSION, Lanes, heavy_even
 from .limits import LIMITS, STATE_TTL, Limits
 from .request_checks import channel_index, check_options, input_problem, opacity_value, photo_payload
 
-INTERNAL = ("select_model", "analyze_if_image", "drill_pickers", "pick_example")
+INTERNAL = ("select_model", "analyze_if_image", "drill_pickers", "pick_example")  # the page's own steps
+DOCUMENTED = ("model_info",)  # select_model on the model picker: documented in the README's API section
 QUEUE_FULL = "The server is busy: {n} requests are already waiting. Please try again in a minute."
 SESSION_BUSY = "You already have {n} requests waiting or running. Please wait for them to finish."
 NOT_AN_API = ("This function is one of the page's own steps and cannot be called directly. Please call the "
               "/analyze endpoint instead.")
+
+
+def _internal(fn: Any) -> bool:
+    return fn.name in INTERNAL and fn.api_name not in DOCUMENTED
 
 
 class QueueGuard:
@@ -79,7 +84,7 @@ class QueueGuard:
             return None  # Gradio answers unknown functions itself
         fn = demo.fns[body.fn_index]
         session = body.session_hash or ""
-        if fn.name in INTERNAL:
+        if _internal(fn):
             refusal = self.internal_refusal(fn, body, session)
             if refusal:
                 return refusal, "error"
@@ -169,7 +174,7 @@ def release_memory() -> None:
 def install(demo: gr.Blocks, limits: Limits = LIMITS) -> QueueGuard:
     """Queue rules and internal handlers of a built Blocks (call at the end of ``build_demo``)."""
     for fn in demo.fns.values():
-        if fn.name in INTERNAL:
+        if _internal(fn):
             fn.api_visibility = "private"  # hidden from the API page and refused by Gradio's clients
     guard = QueueGuard(demo, limits)
     guard.wrap(demo._queue)
@@ -206,7 +211,7 @@ def check_port(host: str, port: int) -> None:
 
 
 
-__all__ = ["INTERNAL", "LANES", "LIMITS", "MODEL_BUSY", "NOT_AN_API", "QUEUE_FULL", "SESSION_BUSY", "SLOW_BUSY",
-           "SLOW_SESSION", "STATE_TTL", "Lanes", "Limits", "QueueGuard", "RequestGuard", "cache_bytes",
+__all__ = ["DOCUMENTED", "INTERNAL", "LANES", "LIMITS", "MODEL_BUSY", "NOT_AN_API", "QUEUE_FULL", "SESSION_BUSY",
+           "SLOW_BUSY", "SLOW_SESSION", "STATE_TTL", "Lanes", "Limits", "QueueGuard", "RequestGuard", "cache_bytes",
            "channel_index", "check_options", "check_port", "evict_uploads", "heavy_events", "input_problem",
            "install", "launch_options", "opacity_value", "photo_payload", "release_memory"]
