@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -150,12 +151,20 @@ def burst(server: Server, image: dict, count: int) -> tuple[int, int, str]:
 
 
 def sessions_rss(server: Server, image: dict, count: int, ttl: int) -> tuple[float, float, float]:
+    """RSS warm, after ``count`` one-request sessions (alternating the two models) and after their expiry."""
     pid = server.process.pid
     fast_latencies(server, image, 5)
     warm = rss_mb(pid)
+    done = [0]
+
+    def one(index: int) -> None:
+        call(server.url, server.analyze, analyze_data(image, ("alpha", "beta")[index % 2], "gradcam"))
+        done[0] += 1
+        if done[0] % 100 == 0:
+            print(f"  {done[0]} sessions: RSS {rss_mb(pid):.0f} MB", flush=True)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda _: call(server.url, server.analyze, analyze_data(image, "alpha", "gradcam")),
-                      range(count)))
+        list(pool.map(one, range(count)))
     loaded = rss_mb(pid)
     time.sleep(ttl + 45)  # expiry, then the sweeper's next pass (every 30 s)
     return warm, loaded, rss_mb(pid)
@@ -179,37 +188,49 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=600, help="one-request sessions for the RSS measurement")
     parser.add_argument("--ttl", type=int, default=60, help="SENET_STATE_TTL for this run (seconds)")
     parser.add_argument("--burst", type=int, default=120, help="simultaneous requests for the queue-full share")
+    parser.add_argument("--phases", default="latency,burst,uploads,sessions",
+                        help="comma-separated subset of latency, burst, uploads, sessions")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a timeout still stops the child server (finally)
     print(f"start: {uptime()}", flush=True)
     from PIL import Image
 
     image = photo(url=data_url(Image.effect_noise((640, 480), 40).convert("RGB"), "JPEG"))
     with tempfile.TemporaryDirectory() as work:
         server = Server(Path(work), args.ttl)
+        phases = set(args.phases.split(","))
         try:
             fast_latencies(server, image, 3)  # warm-up
-            base = fast_latencies(server, image, args.fast)
-            print(f"fast Grad-CAM, unloaded: p50 {statistics.median(base):.2f} s, p95 {percentile(base, .95):.2f} s",
-                  flush=True)
-            for outstanding in (2, 8):
-                times, sent, refused = with_slow_load(server, image, outstanding, args.fast)
-                ratio = percentile(times, .95) / percentile(base, .95)
-                print(f"fast Grad-CAM with {outstanding} Score-CAM kept outstanding on another model: p50 "
-                      f"{statistics.median(times):.2f} s, p95 {percentile(times, .95):.2f} s ({ratio:.2f}x unloaded "
-                      f"p95); slow requests refused as busy: {refused}/{sent}", flush=True)
-            queued, refused, message = burst(server, image, args.burst)
-            print(f"burst of {args.burst} simultaneous requests: {refused} refused at the queue "
-                  f"({100 * refused / args.burst:.0f} %), {queued} queued; message: {message!r}", flush=True)
-            warm, loaded, expired = sessions_rss(server, image, args.sessions, args.ttl)
-            print(f"server RSS: warm {warm:.0f} MB, after {args.sessions} one-request sessions {loaded:.0f} MB "
-                  f"(+{loaded - warm:.0f}), after expiry (TTL {args.ttl} s) {expired:.0f} MB (+{expired - warm:.0f})",
-                  flush=True)
-            accepted, refused, cache, message = upload_flood(server, 50, int(19.9 * 2**20))
-            print(f"upload flood 50 x 19.9 MB from one client: {accepted} accepted, {refused} refused "
-                  f"({message!r}); upload cache {cache / 2**20:.0f} MB", flush=True)
+            if "latency" in phases:
+                latency_phase(server, image, args.fast)
+            if "burst" in phases:
+                queued, refused, message = burst(server, image, args.burst)
+                print(f"burst of {args.burst} simultaneous requests: {refused} refused at the queue "
+                      f"({100 * refused / args.burst:.0f} %), {queued} queued; message: {message!r}", flush=True)
+            if "uploads" in phases:
+                accepted, refused, cache, message = upload_flood(server, 50, int(19.9 * 2**20))
+                print(f"upload flood 50 x 19.9 MB from one client: {accepted} accepted, {refused} refused "
+                      f"({message!r}); upload cache {cache / 2**20:.0f} MB", flush=True)
+            if "sessions" in phases:
+                warm, loaded, expired = sessions_rss(server, image, args.sessions, args.ttl)
+                print(f"server RSS: warm {warm:.0f} MB, after {args.sessions} one-request sessions {loaded:.0f} MB "
+                      f"(+{loaded - warm:.0f}), after expiry (TTL {args.ttl} s) {expired:.0f} MB "
+                      f"(+{expired - warm:.0f})", flush=True)
         finally:
             server.stop()
     print(f"end: {uptime()}", flush=True)
+
+
+def latency_phase(server: Server, image: dict, count: int) -> None:
+    base = fast_latencies(server, image, count)
+    print(f"fast Grad-CAM, unloaded: p50 {statistics.median(base):.2f} s, p95 {percentile(base, .95):.2f} s",
+          flush=True)
+    for outstanding in (2, 8):
+        times, sent, refused = with_slow_load(server, image, outstanding, count)
+        ratio = percentile(times, .95) / percentile(base, .95)
+        print(f"fast Grad-CAM with {outstanding} Score-CAM kept outstanding on another model: p50 "
+              f"{statistics.median(times):.2f} s, p95 {percentile(times, .95):.2f} s ({ratio:.2f}x unloaded p95); "
+              f"slow requests refused as busy: {refused}/{sent}", flush=True)
 
 
 if __name__ == "__main__":
