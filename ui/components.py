@@ -99,7 +99,7 @@ def photo_input(**kwargs: Any) -> gr.Image:
     component = gr.Image(type="filepath", image_mode=None, **kwargs)
     # A path in the upload cache, or a data URL's bytes once its size and header pass (ui/request_checks.py);
     # Gradio's own preprocessing would decode a data URL before any check.
-    component.preprocess = photo_payload  # type: ignore[method-assign]  # on purpose: see the docstring
+    component.preprocess = photo_payload  # type: ignore[method-assign,assignment]  # on purpose: see the docstring
     return component
 
 

@@ -150,11 +150,15 @@ class QueueGuard:
         cutoff = time.time() - STATE_TTL
         with holder.lock:
             idle = [session for session, used in holder.time_last_used.items() if used.timestamp() < cutoff]
+        messages = getattr(getattr(demo, "_queue", None), "pending_messages_per_session", {})
         for session in idle:
             holder.delete_state(session)  # runs the State delete callbacks
             with holder.lock:
                 holder.session_data.pop(session, None)
                 holder.time_last_used.pop(session, None)
+            pending = messages.get(session)
+            if pending is not None and pending.empty():  # the session's event stream, long read
+                messages.pop(session, None)
         live = set(holder.session_data)
         self._tokens = defaultdict(int, {key: n for key, n in self._tokens.items() if key[0] in live and n > 0})
         self._loaded = {key for key in self._loaded if key[0] in live}
@@ -164,14 +168,36 @@ class QueueGuard:
         return len(idle)
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to tune
+        return None
+
+
+def limit_arenas(count: int = 2) -> None:
+    """Let glibc's malloc keep at most ``count`` heaps: by default every worker thread that meets contention gets its
+    own arena, and freed memory scattered over many arenas stays in RSS long after the sessions that used it."""
+    libc = _libc()
+    if libc is not None:
+        with contextlib.suppress(AttributeError):
+            libc.mallopt(M_ARENA_MAX, count)
+
+
 def release_memory() -> None:
     """Return freed heap pages to the OS (glibc keeps them otherwise, so RSS would never come down)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = _libc()
+    if libc is not None:
+        with contextlib.suppress(AttributeError):
+            libc.malloc_trim(0)
 
 
 def install(demo: gr.Blocks, limits: Limits = LIMITS) -> QueueGuard:
     """Queue rules and internal handlers of a built Blocks (call at the end of ``build_demo``)."""
+    limit_arenas()  # before the server's worker threads start
     for fn in demo.fns.values():
         if _internal(fn):
             fn.api_visibility = "private"  # hidden from the API page and refused by Gradio's clients
@@ -185,8 +211,8 @@ def install(demo: gr.Blocks, limits: Limits = LIMITS) -> QueueGuard:
         guard.wrap(demo._queue)
         return result
 
-    demo.queue = queue
-    demo.guard = guard
+    demo.queue = queue  # every later queue() call keeps the guards
+    demo.guard = guard  # type: ignore[attr-defined]  # for tests and scripts; Blocks has no typed slot
     return guard
 
 
@@ -206,4 +232,4 @@ def launch_options(upload_bytes: int = 0, limits: Limits = LIMITS) -> dict[str, 
 __all__ = ["DOCUMENTED", "INTERNAL", "LANES", "LIMITS", "MODEL_BUSY", "NOT_AN_API", "QUEUE_FULL", "SESSION_BUSY",
            "SLOW_BUSY", "SLOW_SESSION", "STATE_TTL", "Lanes", "Limits", "QueueGuard", "RequestGuard", "cache_bytes",
            "channel_index", "check_options", "evict_uploads", "heavy_events", "input_problem", "install",
-           "is_slow", "launch_options", "opacity_value", "photo_payload", "release_memory"]
+           "is_slow", "launch_options", "limit_arenas", "opacity_value", "photo_payload", "release_memory"]

@@ -27,7 +27,7 @@ class Limits:
     """The limits; fields are read when a request arrives, so a test may change them on a running server."""
 
     queue_size: int = _env_int("SENET_QUEUE_SIZE", 40)  # requests waiting in Gradio's queue, all sessions
-    session_events: int = 3  # requests one session may have waiting or running
+    session_events: int = 4  # requests one session may have waiting or running (the page chains a few)
     slow_waiting: int = _env_int("SENET_SLOW_WAITING", 3)  # slow-method requests waiting behind the running one
     fast_wait_s: float = 120.0  # longest wait for a model's turn before "busy"
     max_sessions: int = _env_int("SENET_MAX_SESSIONS", 300)  # sessions Gradio keeps state for

@@ -64,6 +64,15 @@ def channel_index(result: Any, block: Any, channel: Any) -> tuple[str, int]:
     return block, channel
 
 
+def channel_number(channel: Any) -> int:
+    """A channel given as a whole number (or its digits as text); the model checks the range."""
+    if isinstance(channel, str) and channel.strip().isdigit():
+        channel = int(channel)
+    if isinstance(channel, bool) or not isinstance(channel, int):
+        raise _error(f"The channel must be a whole number, not {_short(channel)}.")
+    return channel
+
+
 def photo_payload(payload: Any, upload_dir: str | None = None) -> str | bytes | None:
     """The photo input's preprocessing: a path inside Gradio's upload cache, or the bytes of a data URL.
 

@@ -26,7 +26,7 @@ from senet.interventions import InterventionError, stage_blocks
 from . import i18n, se_figures
 from .components import Result, fail, gpu
 from .i18n import I18N
-from .request_checks import channel_index, check_options
+from .request_checks import channel_index, channel_number, check_options
 
 PAPER_VIEW = "paper"  # block picker value: the SE paper's Fig. 6 blocks (see se_analysis.paper_blocks)
 LAST_STAGE = 5
@@ -234,7 +234,7 @@ class SeHandlers:
             return ""
         language = i18n.lang(request)
         if kind == "channel":
-            block, channel = channel_index(result, block, channel)
+            channel = channel_number(channel)  # its range and the block are checked by the library, in words
         try:
             net, card, _ = self.catalog.load(result.model)
             if kind == "stage5":
