@@ -97,6 +97,11 @@ class QueueGuard:
             busy = self._session_events(queue, session)
             if busy >= self.limits.session_events:
                 return SESSION_BUSY.format(n=busy), "queue_full"
+            # A slow method the slow lane cannot take: refused here, before the photo is even read.
+            slow = any(isinstance(value, str) and is_slow(value) for value in body.data or [])
+            lane = LANES.refusal(session or "anonymous") if slow else None
+            if lane:
+                return lane, "queue_full"
         return None
 
     def internal_refusal(self, fn: Any, body: Any, session: str) -> str | None:

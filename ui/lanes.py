@@ -2,8 +2,10 @@
 
 A slow method (``CAM_METHODS[m].slow``: Score-CAM, Ablation-CAM) runs on the lane's own copy of the model, one at
 a time, at most one per session and at most ``Limits.slow_waiting`` waiting; so it never holds the lock
-(``senet.hooks.model_lock``) that fast requests to the same model wait on. Every handler that can run a slow
-method (Explore's analysis, the PDF report, the ``/explain`` tool) takes its turn here.
+(``senet.hooks.model_lock``) that fast requests to the same model wait on. While fast analyses run, the slow one
+pauses at its next progress report (after each batch of forward passes), so on a small CPU the fast ones do not
+share their cores with it. Every handler that can run a slow method (Explore's analysis, the PDF report, the
+``/explain`` tool) takes its turn here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -29,6 +32,7 @@ SLOW_BUSY = ("Slow methods (Score-CAM, Ablation-CAM) are busy: {n} are already w
 SLOW_SESSION = ("You already have a slow analysis (Score-CAM or Ablation-CAM) waiting or running. Please wait "
                 "for it to finish.")
 MODEL_BUSY = "This model is busy with other analyses. Please try again in a minute."
+PAUSE_S = 2.0  # longest pause of a slow analysis per progress report (under endless fast traffic it still moves)
 
 
 def _error(message: str) -> gr.Error:
@@ -56,6 +60,7 @@ class Lanes:
         self._books = threading.Lock()
         self._slow_count = 0  # running + waiting
         self._slow_sessions: set[str] = set()
+        self._fast_running = 0
         # a model -> the slow lane's copy of it; dropped with the model (e.g. a visitor's own model)
         self._copies: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
 
@@ -63,6 +68,15 @@ class Lanes:
     def slow_count(self) -> int:
         """Slow requests running or waiting."""
         return self._slow_count
+
+    def refusal(self, session: str) -> str | None:
+        """Why a slow request of ``session`` would be refused right now (checked again when it runs), or None."""
+        with self._books:
+            if session in self._slow_sessions:
+                return SLOW_SESSION
+            if self._slow_count >= 1 + self.limits.slow_waiting:
+                return SLOW_BUSY.format(n=self._slow_count - 1)
+        return None
 
     @contextlib.contextmanager
     def turn(self, net: nn.Module, *, slow: bool, session: str | None = None) -> Iterator[nn.Module]:
@@ -79,9 +93,13 @@ class Lanes:
             lock = senet.hooks.model_lock(net)
             if not lock.acquire(timeout=self.limits.fast_wait_s):
                 raise _error(MODEL_BUSY)
+            with self._books:
+                self._fast_running += 1
             try:
                 yield net
             finally:
+                with self._books:
+                    self._fast_running -= 1
                 lock.release()
             return
         session = session or _session()
@@ -99,6 +117,17 @@ class Lanes:
             with self._books:
                 self._slow_count -= 1
                 self._slow_sessions.discard(session)
+
+    def paced(self, progress: Callable[[float], None] | None = None) -> Callable[[float], None]:
+        """A progress callback for a slow analysis: it waits (at most PAUSE_S) while fast analyses run, then
+        forwards to ``progress``."""
+        def report(fraction: float) -> None:
+            deadline = time.monotonic() + PAUSE_S
+            while self._fast_running and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if progress is not None:
+                progress(fraction)
+        return report
 
     def _copy(self, net: nn.Module) -> nn.Module:
         """The slow lane's own copy of a model (made once, under the slow lane's lock), so that a minute-long
