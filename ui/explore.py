@@ -103,8 +103,9 @@ class Explorer:
         with LANES.turn(net, slow=slow) as lane_net:
             if not self.runs.current(ticket):  # a newer request of this session came while this one waited
                 raise Cancelled
-            analysis = senet.analyze(lane_net, card, photo_in, target=target, method=method, layer=layer,
-                                     progress=LANES.paced(self.runs.watch(ticket, report)) if slow else None)
+            analysis = LANES.run(slow, lambda: senet.analyze(
+                lane_net, card, photo_in, target=target, method=method, layer=layer,
+                progress=LANES.paced(self.runs.watch(ticket, report)) if slow else None))
         result = Result(entry.name, analysis, self._photo(photo_in, analysis, card))
         if digest:
             ANALYSES.set(key, result=result)

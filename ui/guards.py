@@ -87,21 +87,22 @@ class QueueGuard:
             refusal = self.internal_refusal(fn, body, session)
             if refusal:
                 return refusal, "error"
+        if fn.concurrency_id == "models":  # the cheap refusals first
+            busy = self._session_events(queue, session)
+            if busy >= self.limits.session_events:
+                return SESSION_BUSY.format(n=busy), "queue_full"
+            # A slow method the slow lane cannot take: refused here, before the photo is even read.
+            slow = isinstance(body.data, list) and any(isinstance(value, str) and is_slow(value)
+                                                       for value in body.data)
+            lane = LANES.refusal(session or "anonymous") if slow else None
+            if lane:
+                return lane, "queue_full"
         problem = input_problem(demo, fn, body.data)
         if problem:
             name, message = problem
             # Gradio's shape for a validation failure: HTTP 422, and gradio_client raises it as a ValidationError.
             return [{"__type__": "validate", "is_valid": False, "parameter_name": name, "message": message}], \
                 "validator_error"
-        if fn.concurrency_id == "models":
-            busy = self._session_events(queue, session)
-            if busy >= self.limits.session_events:
-                return SESSION_BUSY.format(n=busy), "queue_full"
-            # A slow method the slow lane cannot take: refused here, before the photo is even read.
-            slow = any(isinstance(value, str) and is_slow(value) for value in body.data or [])
-            lane = LANES.refusal(session or "anonymous") if slow else None
-            if lane:
-                return lane, "queue_full"
         return None
 
     def internal_refusal(self, fn: Any, body: Any, session: str) -> str | None:
@@ -153,9 +154,12 @@ class QueueGuard:
         if holder is None:
             return 0
         cutoff = time.time() - STATE_TTL
+        queue = getattr(demo, "_queue", None)
+        busy = set(getattr(queue, "pending_event_ids_session", {}))  # sessions with events waiting or running
         with holder.lock:
-            idle = [session for session, used in holder.time_last_used.items() if used.timestamp() < cutoff]
-        messages = getattr(getattr(demo, "_queue", None), "pending_messages_per_session", {})
+            idle = [session for session, used in holder.time_last_used.items()
+                    if used.timestamp() < cutoff and session not in busy]
+        messages = getattr(queue, "pending_messages_per_session", {})
         for session in idle:
             holder.delete_state(session)  # runs the State delete callbacks
             with holder.lock:

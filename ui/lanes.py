@@ -3,20 +3,24 @@
 A slow method (``CAM_METHODS[m].slow``: Score-CAM, Ablation-CAM) runs on the lane's own copy of the model, one at
 a time, at most one per session and at most ``Limits.slow_waiting`` waiting; so it never holds the lock
 (``senet.hooks.model_lock``) that fast requests to the same model wait on. While fast analyses run, the slow one
-pauses at its next progress report (after each batch of forward passes), so on a small CPU the fast ones do not
-share their cores with it. Every handler that can run a slow method (Explore's analysis, the PDF report, the
-``/explain`` tool) takes its turn here.
+pauses at its next progress report (after each batch of forward passes), and it runs on the lane's own thread at
+a lower CPU priority (``nice`` 15), so on a small CPU the fast ones barely share their cores with it. Every
+handler that can run a slow method (Explore's analysis, the PDF report, the ``/explain`` tool) takes its turn
+here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import gradio as gr
 from gradio.context import LocalContext
@@ -32,7 +36,17 @@ SLOW_BUSY = ("Slow methods (Score-CAM, Ablation-CAM) are busy: {n} are already w
 SLOW_SESSION = ("You already have a slow analysis (Score-CAM or Ablation-CAM) waiting or running. Please wait "
                 "for it to finish.")
 MODEL_BUSY = "This model is busy with other analyses. Please try again in a minute."
+NICE = 15  # the slow lane thread's CPU priority (0 normal, 19 lowest)
 PAUSE_S = 2.0  # longest pause of a slow analysis per progress report (under endless fast traffic it still moves)
+
+
+T = TypeVar("T")
+
+
+def _lower_priority() -> None:
+    """Run this thread (the slow lane's) at a lower CPU priority; Linux gives each thread its own nice value."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
 def _error(message: str) -> gr.Error:
@@ -61,6 +75,8 @@ class Lanes:
         self._slow_count = 0  # running + waiting
         self._slow_sessions: set[str] = set()
         self._fast_running = 0
+        # one thread is enough: one slow analysis runs at a time; made on first use
+        self._thread: ThreadPoolExecutor | None = None
         # a model -> the slow lane's copy of it; dropped with the model (e.g. a visitor's own model)
         self._copies: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
 
@@ -117,6 +133,16 @@ class Lanes:
             with self._books:
                 self._slow_count -= 1
                 self._slow_sessions.discard(session)
+
+    def run(self, slow: bool, work: Callable[[], T]) -> T:
+        """``work()``: on the calling thread, or for a slow analysis on the slow lane's low-priority thread (with
+        the caller's context, so Gradio's progress bar still reaches the page)."""
+        if not slow:
+            return work()
+        with self._books:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="senet-slow-lane", initializer=_lower_priority)
+        return self._thread.submit(contextvars.copy_context().run, work).result()
 
     def paced(self, progress: Callable[[float], None] | None = None) -> Callable[[float], None]:
         """A progress callback for a slow analysis: it waits (at most PAUSE_S) while fast analyses run, then

@@ -36,8 +36,8 @@ class Tools:
             photo = load_image(image)
             net, card, entry = self.catalog.load(model or None)
             with LANES.turn(net, slow=is_slow(method)) as lane_net:  # slow methods in their own lane
-                analysis = senet.analyze(lane_net, card, photo, method=method,
-                                         progress=LANES.paced() if is_slow(method) else None)
+                analysis = LANES.run(is_slow(method), lambda: senet.analyze(
+                    lane_net, card, photo, method=method, progress=LANES.paced() if is_slow(method) else None))
         except gr.Error:
             raise
         except Exception as error:
