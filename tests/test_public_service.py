@@ -452,3 +452,11 @@ def test_own_model_uploads_pass_the_same_file_checks(checkpoints, tmp_path):
         assert uploaded.status_code == 200, uploaded.text
         reply = call(url, add, [photo(path=uploaded.json()[0]), "a, b", ""])
         assert not reply.ok and "Traceback" not in reply.message and reply.message, reply  # not a model: a sentence
+
+
+def test_compare_offers_fast_methods_only(server):
+    """Slow methods on several models at once would bypass the one-at-a-time slow lane: /compare refuses them."""
+    demo, url = server
+    reply = call(url, fn_index(demo, "compare"), PHOTO_ENDPOINTS["compare"](fresh(), "scorecam"))
+    assert reply.status == 422 and reply.message.startswith("Unknown cam method 'scorecam'; choose one of:"), reply
+    assert "scorecam" not in reply.message.split(":", 1)[1]

@@ -155,11 +155,13 @@ class QueueGuard:
             return 0
         cutoff = time.time() - STATE_TTL
         queue = getattr(demo, "_queue", None)
-        busy = set(getattr(queue, "pending_event_ids_session", {}))  # sessions with events waiting or running
         with holder.lock:
-            idle = [session for session, used in holder.time_last_used.items()
-                    if used.timestamp() < cutoff and session not in busy]
+            idle = [session for session, used in holder.time_last_used.items() if used.timestamp() < cutoff]
+        if queue is not None:  # not a session whose events are waiting or running
+            idle = [session for session in idle if not self._session_events(queue, session)]
         messages = getattr(queue, "pending_messages_per_session", {})
+        # Gradio adds every event's id here and removes them only when an event is cancelled
+        event_ids = getattr(queue, "pending_event_ids_session", {})
         for session in idle:
             holder.delete_state(session)  # runs the State delete callbacks
             with holder.lock:
@@ -168,6 +170,7 @@ class QueueGuard:
             pending = messages.get(session)
             if pending is not None and pending.empty():  # the session's event stream, long read
                 messages.pop(session, None)
+            event_ids.pop(session, None)
         live = set(holder.session_data)
         self._tokens = defaultdict(int, {key: n for key, n in self._tokens.items() if key[0] in live and n > 0})
         self._loaded = {key for key in self._loaded if key[0] in live}
