@@ -229,8 +229,8 @@ def main() -> None:
             if "sessions" in phases:
                 warm, loaded, expired = sessions_rss(server, args.sessions, args.ttl)
                 print(f"server RSS: warm {warm:.0f} MB, after {args.sessions} one-request sessions {loaded:.0f} MB "
-                      f"(+{loaded - warm:.0f}), after expiry (TTL {args.ttl} s) {expired:.0f} MB "
-                      f"(+{expired - warm:.0f})", flush=True)
+                      f"({loaded - warm:+.0f}), after expiry (TTL {args.ttl} s) {expired:.0f} MB "
+                      f"({expired - warm:+.0f})", flush=True)
         finally:
             server.stop()
     print(f"end: {uptime()}", flush=True)
