@@ -1,6 +1,7 @@
 """The guards let the page's own steps through: a real browser loads the page (model card filled by the page-load
-step), clicks an example (``pick_example``, then ``analyze_if_image`` on the photo's change) and picks another
-model (``select_model``, then ``analyze_if_image`` chained after it), and nothing is refused."""
+step), clicks an example (``pick_example``, then ``analyze_if_image`` on the photo's change), picks another model
+(``switch_model``, then ``analyze_if_image``) and opens the channel drill-down (``drill_pickers``, the channel
+map), and nothing is refused."""
 
 from __future__ import annotations
 
@@ -48,12 +49,17 @@ def test_the_pages_own_steps_are_not_refused(served, browser):  # noqa: F811
         page.get_by_role("tab", name="Explore").click()
         page.locator("#examples img").first.click()
         page.locator("#overlay img").wait_for(state="visible", timeout=90_000)
-        first = page.locator("#status").inner_text()
+        name = demo.catalog.entries["beta"].display_name
         page.locator("input[aria-label='Model']").first.click()
-        page.get_by_role("option", name="beta", exact=False).first.click()
-        page.wait_for_function(f"() => !document.querySelector('#status').innerText.includes({first!r})",
+        page.get_by_role("option", name=name, exact=False).first.click()
+        # the switch clears the views, then the page's own re-analysis fills them in with the new model
+        page.wait_for_function("name => document.querySelector('#status').textContent.includes(name)", arg=name,
                                timeout=90_000)
-        assert "beta" in page.locator("#status").inner_text().lower()
+        page.get_by_role("tab", name="SE channel weights").click()
+        page.get_by_text("Channel drill-down", exact=False).click()  # the drill-down's pickers and channel map
+        page.locator("xpath=//*[normalize-space(text())='Channel feature map on the photo']"
+                     "/ancestor::div[contains(concat(' ', @class, ' '), ' block ')][1]//img").wait_for(
+            state="visible", timeout=90_000)
         page.screenshot(path=str(_screenshot_dir() / "guards_page_steps.png"), full_page=True)
     finally:
         context.close()
