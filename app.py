@@ -50,7 +50,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
     import gradio as gr
 
     from ui import batch as batch_tab
-    from ui import card_tab, explore, guards, own_model, report, se_tab, tools, trust_views
+    from ui import card_tab, explore, guards, own_model, report, se_tab, tools, trust_views, upload_errors
     from ui import compare as compare_tab
     from ui.components import STATE_TTL
     from ui.i18n import I18N
@@ -93,12 +93,13 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         # the per-model lock serialises requests to the same model while different models run side by side.
         heavy = guards.heavy_events(catalog)
         demo.load(None, None, theme, js=_theme_js())
+        demo.load(None, js=upload_errors.JS)  # Gradio's own upload refusals in Chinese on a Chinese page
         analyses = explore.wire(demo, handlers, ui, card_view, result, theme, heavy)
         se_tab.wire(se_handlers, ui.se, result, theme, analyses, heavy)
         own_model.wire(demo, own_model.OwnModels(catalog), own_panel, ui.model,
                        (handlers.select_model, ui.model, explore.model_pickers(ui, card_view)))
         report.wire(report.Reporter(catalog), report_ui, ui.image, ui.model, ui.method, heavy)
-        compare_tab.wire(compare_tab.Comparer(catalog), compare_ui, heavy)
+        compare_tab.wire(compare_tab.Comparer(catalog), compare_ui, heavy, theme)
         batch_tab.wire(batch_tab.BatchRunner(catalog), batch_ui, heavy)
         tools.build(tools.Tools(catalog), heavy)  # /classify, /explain, /list_models: the MCP tools
         trust_views.wire(demo, trust_views.TrustViews(catalog), ui, warning, reliability, result, analyses, heavy)

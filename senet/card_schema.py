@@ -312,10 +312,13 @@ BACKBONE = Record({
 }, extra=FREE)
 
 _PROFILE_VALUES = ListOf(ListOf(Number(-1e6, 1e6), max_len=100_000), max_len=1000)
+_CLASS_PROFILE = Record({"count": COUNT, "mean": _PROFILE_VALUES, "std": _PROFILE_VALUES}, extra=FREE)
 CLASS_PROFILES = Record({
     "blocks": ListOf(Text(100), max_len=1000),
     "channels": ListOf(Number(1, 1e6, integer=True), max_len=1000),
-    "classes": MapOf(Record({"count": COUNT, "mean": _PROFILE_VALUES, "std": _PROFILE_VALUES}, extra=FREE)),
+    "classes": MapOf(_CLASS_PROFILE),
+    # the fold's Test photos (senet.add_profiles --data): same blocks and channels
+    "test": Record({"split": SHORT, "classes": MapOf(_CLASS_PROFILE)}, extra=FREE),
 }, extra=FREE)
 
 CARD_SCHEMA = Record({

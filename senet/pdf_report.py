@@ -26,7 +26,8 @@ from .catalog import dataset_display_name
 from .explain import CAM_METHODS, Analysis
 from .heatmaps import heatmap_image, overlay
 from .registry import display_name as arch_display_name
-from .se_charts import block_chart, paper_blocks
+from .se_analysis import last_block_per_stage
+from .se_charts import block_chart
 from .texts import disclaimer, label_name, language, percent, prediction_sentence
 
 _PAGE_MARGIN = 15.0  # mm
@@ -133,7 +134,7 @@ def _jpeg(image: Image.Image) -> io.BytesIO:
 def _se_chart_png(analysis: Analysis, card: ModelCard) -> io.BytesIO:
     profiled = set((card.class_profiles or {}).get("classes") or {})
     shown = [label for label, _ in analysis.top_k(len(card.labels)) if label in profiled][:2]
-    figure = block_chart(analysis.excitations, paper_blocks(list(analysis.excitations)),
+    figure = block_chart(analysis.excitations, last_block_per_stage(list(analysis.excitations)),
                          profiles=card.class_profiles, labels=shown, highlight=analysis.predicted, theme="light")
     figure.set_facecolor("white")
     buffer = io.BytesIO()

@@ -110,12 +110,13 @@ def class_profiles_from_folder(
     if not items:
         raise ValueError(f"no images found under {folder}/<label>/ for labels {list(card.labels)}")
     device = next(model.parameters()).device
-    return class_profiles(model, _batches(items, card, batch_size), card.labels, device=device)
+    return class_profiles(model, image_batches(items, card, batch_size), card.labels, device=device)
 
 
-def _batches(
+def image_batches(
     items: list[tuple[Path, int]], card: ModelCard, batch_size: int
 ) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """``(images, class indices)`` batches of ``(path, index)`` items, preprocessed as at inference."""
     transform = card.transforms()
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]

@@ -65,6 +65,23 @@ def has_profiles(profiles: Mapping[str, Any] | None) -> bool:
     return bool(profiles and profiles.get("blocks") and profiles.get("classes"))
 
 
+def test_part_profiles(profiles: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The class profiles of the fold's Test photos, in the shape of a card's ``class_profiles`` (so every
+    function here takes them), or None when the card has none.
+
+    They live in ``class_profiles["test"]`` (``{"split": ..., "classes": {...}}``, same blocks and channels as
+    the Train+Valid profiles; added by ``python -m senet.add_profiles --data DATASET``). The paper view uses
+    them, as the SE paper averages over held-out photos; the takeaway, the specificity chart and the drill-down
+    keep the Train+Valid profiles (several times more photos per class).
+    """
+    test = (profiles or {}).get("test")
+    if not isinstance(test, Mapping) or not test.get("classes") or not has_profiles(profiles):
+        return None
+    assert profiles is not None  # has_profiles checked it
+    return {"blocks": profiles["blocks"], "channels": profiles.get("channels") or [], "classes": test["classes"],
+            "split": test.get("split", "")}
+
+
 def paper_blocks(names: Sequence[str]) -> list[str]:
     """The blocks of the paper's Fig. 6: the last SE block of every stage but the last, then every block of the
     last stage (SE-ResNet-50: SE_2_3, SE_3_4, SE_4_6, SE_5_1, SE_5_2, SE_5_3). Other names are ignored."""
@@ -78,6 +95,23 @@ def paper_blocks(names: Sequence[str]) -> list[str]:
     last = max(stages)
     chosen = [max(stages[stage])[1] for stage in sorted(stages) if stage != last]
     return chosen + [name for _, name in sorted(stages[last])]
+
+
+def last_block_per_stage(names: Sequence[str]) -> list[str]:
+    """The last SE block of each stage (``SE_2_2, SE_3_2, ...`` for SE-ResNet-18).
+
+    Names that do not follow ``SE_<stage>_<block>`` are ignored; with none, the last name is returned.
+    """
+    last: dict[int, tuple[int, str]] = {}
+    for name in names:
+        match = SE_BLOCK_NAME.match(name)
+        if match:
+            stage, index = int(match.group(1)), int(match.group(2))
+            if stage not in last or index > last[stage][0]:
+                last[stage] = (index, name)
+    if not last:
+        return list(names[-1:])
+    return [last[stage][1] for stage in sorted(last)]
 
 
 def channel_subset(channels: int, count: int | None = PAPER_CHANNELS, *, seed: int = PAPER_SEED) -> np.ndarray:

@@ -26,23 +26,6 @@ THEMES: dict[str, dict[str, str]] = {
 }
 
 
-def paper_blocks(names: Sequence[str]) -> list[str]:
-    """The SE paper's default view: the last SE block of each stage (``SE_2_2, SE_3_2, ...`` for SE-ResNet-18).
-
-    Names that do not follow ``SE_<stage>_<block>`` are ignored; with none, the last name is returned.
-    """
-    last: dict[int, tuple[int, str]] = {}
-    for name in names:
-        match = SE_BLOCK_NAME.match(name)
-        if match:
-            stage, index = int(match.group(1)), int(match.group(2))
-            if stage not in last or index > last[stage][0]:
-                last[stage] = (index, name)
-    if not last:
-        return list(names[-1:])
-    return [last[stage][1] for stage in sorted(last)]
-
-
 def _new_figure(width: float, height: float, theme: str) -> tuple[Figure, dict[str, str]]:
     colours = THEMES.get(theme, THEMES["light"])
     # Fixed margins instead of constrained layout: that layout engine costs half the drawing time.

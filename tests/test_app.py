@@ -22,7 +22,7 @@ from app_server import LABELS, random_model, served_app, write_checkpoint  # noq
 
 import app  # noqa: E402
 import senet  # noqa: E402
-from senet import se_charts, texts  # noqa: E402
+from senet import se_analysis, se_charts, texts  # noqa: E402
 from senet.catalog import Catalog, UnknownModel, card_display_name, resolve_device  # noqa: E402
 from ui import i18n  # noqa: E402
 from ui.components import EXAMPLES  # noqa: E402
@@ -207,14 +207,14 @@ def test_describe_sentences_and_model_card() -> None:
 
 def test_charts_cover_both_themes_and_the_paper_view() -> None:
     names = ["SE_2_1", "SE_2_2", "SE_3_1", "SE_3_2", "SE_4_1", "SE_4_2", "SE_5_1", "SE_5_2"]
-    assert se_charts.paper_blocks(names) == ["SE_2_2", "SE_3_2", "SE_4_2", "SE_5_2"]
+    assert se_analysis.last_block_per_stage(names) == ["SE_2_2", "SE_3_2", "SE_4_2", "SE_5_2"]
     rng = np.random.default_rng(0)
     excitations = {name: rng.random(16 * (1 + i // 2)) for i, name in enumerate(names)}
     profiles = {"blocks": names, "channels": [v.size for v in excitations.values()],
                 "classes": {"A": {"count": 3, "mean": [v.tolist() for v in excitations.values()], "std": []}}}
     for theme in ("light", "dark"):
-        chart = se_charts.block_chart(excitations, se_charts.paper_blocks(names), profiles=profiles, labels=["A", "B"],
-                                  highlight="A", theme=theme)
+        chart = se_charts.block_chart(excitations, se_analysis.last_block_per_stage(names), profiles=profiles,
+                                      labels=["A", "B"], highlight="A", theme=theme)
         assert len([axes for axes in chart.axes if axes.get_visible()]) == 4
         assert len(chart.axes[0].lines) == 1  # class A's average; B has no profile
         overview = se_charts.overview_chart(excitations, theme=theme)

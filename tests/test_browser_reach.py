@@ -30,14 +30,17 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         yield demo, url
 
 
-@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
-def test_compare_tab_shows_models_side_by_side(served, browser, locale: str, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize(("locale", "scheme"), [("en-US", "light"), ("zh-CN", "dark"), ("en-US", "dark"),
+                                               ("zh-CN", "light")])
+def test_compare_tab_shows_models_side_by_side(served, browser, locale: str, scheme: str,  # noqa: F811
+                                               tmp_path: Path) -> None:
     _, url = served
-    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale=locale)
+    page = browser.new_page(viewport={"width": 1366, "height": 900}, locale=locale, color_scheme=scheme)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        page.goto(url)
+        page.goto(f"{url}?__theme={scheme}")
+        page.wait_for_selector("#photo", timeout=60_000)
         page.get_by_role("tab", name="Compare models" if locale == "en-US" else "比较模型").click()
         page.set_input_files("#compare-photo input[type=file]", str(ROOT / "examples" / "Measles_1.jpg"))
         page.locator("#compare-run").click()
@@ -45,7 +48,22 @@ def test_compare_tab_shows_models_side_by_side(served, browser, locale: str, tmp
         summary = page.locator("#compare-summary").inner_text()
         assert ("models" in summary) if locale == "en-US" else ("模型" in summary), summary
         assert page.locator("#compare-table").inner_text().count("%") == 0  # probabilities as numbers
-        page.screenshot(path=str(_shots(tmp_path) / f"compare_{locale}.png"), full_page=True)
+        # The SE chart is drawn by the browser (plotly), one column per model, in the page's language and theme.
+        chart = page.locator("#compare-se .js-plotly-plot")
+        chart.wait_for(state="visible", timeout=30_000)
+        assert chart.locator(".barlayer").count() >= 2 * 4  # two models x four stages
+        title = chart.locator(".gtitle").first
+        assert title.text_content() == ("SE channel weights, last block of each stage" if locale == "en-US"
+                                      else "SE 通道权重：每个阶段的最后一个模块")
+        text_colour = "rgb(229, 231, 235)" if scheme == "dark" else "rgb(31, 41, 55)"
+        assert title.evaluate("node => getComputedStyle(node).fill") == text_colour
+        chart.scroll_into_view_if_needed()
+        box = chart.locator(".nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+        page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5, steps=5)
+        hover = chart.locator(".hoverlayer")
+        hover.get_by_text("channel" if locale == "en-US" else "通道").first.wait_for(timeout=10_000)
+        page.screenshot(path=str(_shots(tmp_path) / f"compare_{locale}_{scheme}.png"), full_page=True)
         assert not errors, errors
     finally:
         page.close()

@@ -85,6 +85,8 @@ def test_se_tab(served, browser, language: str, scheme: str, device: str, tmp_pa
         page.locator("#se-specificity .js-plotly-plot").wait_for(state="visible", timeout=30_000)
         page.locator("#se-overview .js-plotly-plot").wait_for(state="visible", timeout=30_000)
         assert chart.locator(".main-svg").first.bounding_box()["width"] > 300
+        picker = page.locator("#se-block input")  # the block picker's name is not cut off, on a phone too
+        assert picker.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), picker.input_value()
         assert page.locator("#se-overview .heatmaplayer image, #se-overview .hm image").count() >= 1
 
         # Hover over the paper view's last panel: the box names the channel and this photo's weight.

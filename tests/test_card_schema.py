@@ -21,6 +21,9 @@ BAD_CARDS = {
     "metrics_list": ({"metrics": []}, "metrics must be an object"),
     "data_list": ({"data": [1, 2]}, "data must be an object"),
     "profiles_list": ({"class_profiles": [1]}, "class_profiles must be an object"),
+    "test_profiles_count": ({"class_profiles": {"blocks": ["SE_2_1"], "channels": [2], "test": {
+        "split": "fold1 Test", "classes": {"A": {"count": -1, "mean": [[0.5, 0.5]], "std": [[0, 0]]}}}}},
+        "class_profiles.test.classes.A.count"),
     "folds_text": ({"metrics": {"cv": {"folds": "abc", "accuracy": {"mean": 0.9}}}},
                    "metrics.cv.folds must be a whole number"),
     "description_number": ({"description": 5}, "description must be text"),

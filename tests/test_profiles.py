@@ -145,3 +145,51 @@ def test_profiles_module_does_not_import_grad_cam() -> None:
         "assert not any(m.startswith('pytorch_grad_cam') for m in sys.modules), 'grad-cam imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_add_profiles_data_stores_the_folds_test_photos(tmp_path, capsys) -> None:
+    import shutil
+
+    from dataset_helpers import make_dataset
+
+    from senet import add_profiles, se_analysis
+
+    data = make_dataset(tmp_path / "data", per_class=8, folds=2)  # fold2: 2 Test photos per class
+    labels = ("Healthy", "Measles", "Monkeypox")
+    torch.manual_seed(0)
+    model = senet.create_model("se_resnet18", num_classes=3)
+    card = senet.ModelCard(arch="se_resnet18", labels=labels, input_size=(64, 64),
+                           data={"split": "folds.csv fold2 (official)", "positive": "Monkeypox"})
+    weights = senet.save_checkpoint(model, card, tmp_path / "ckpt" / "model")
+    before = weights.read_bytes()
+
+    assert add_profiles.main(["--checkpoint", str(weights), "--data", str(data)]) == 0
+    profiles = senet.read_card(weights).class_profiles
+    assert {label: e["count"] for label, e in profiles["classes"].items()} == dict.fromkeys(labels, 6)  # Train+Valid
+    assert {label: e["count"] for label, e in profiles["test"]["classes"].items()} == dict.fromkeys(labels, 2)
+    assert "fold2" in profiles["test"]["split"] and "Test" in profiles["test"]["split"]
+    assert weights.read_bytes() == before  # only the card changed
+
+    # The Test part equals profiles computed independently on a folder of exactly the fold's Test photos.
+    folder = tmp_path / "test_only"
+    for row in (data / "folds.csv").read_text().splitlines()[1:]:
+        name, label, _, fold2 = row.split(",")
+        if fold2 == "Test":
+            (folder / label).mkdir(parents=True, exist_ok=True)
+            shutil.copy(data / label / name, folder / label / name)
+    reference = senet.class_profiles_from_folder(model, card, folder)
+    for label in labels:
+        np.testing.assert_allclose(profiles["test"]["classes"][label]["mean"][-1],
+                                   reference["classes"][label]["mean"][-1], atol=2e-4)
+    test = se_analysis.test_part_profiles(profiles)
+    assert test["blocks"] == profiles["blocks"] and test["classes"] == profiles["test"]["classes"]
+    assert se_analysis.test_part_profiles({k: v for k, v in profiles.items() if k != "test"}) is None
+
+    # A second run keeps the Train+Valid profiles as they are.
+    assert add_profiles.main(["--checkpoint", str(weights), "--data", str(data)]) == 0
+    assert senet.read_card(weights).class_profiles["classes"] == profiles["classes"]
+
+    # A dataset without folds.csv: one sentence, card untouched.
+    (tmp_path / "plain").mkdir()
+    assert add_profiles.main(["--checkpoint", str(weights), "--data", str(tmp_path / "plain")]) == 2
+    assert "has no folds.csv" in capsys.readouterr().err

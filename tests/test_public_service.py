@@ -460,3 +460,16 @@ def test_compare_offers_fast_methods_only(server):
     reply = call(url, fn_index(demo, "compare"), PHOTO_ENDPOINTS["compare"](fresh(), "scorecam"))
     assert reply.status == 422 and reply.message.startswith("Unknown cam method 'scorecam'; choose one of:"), reply
     assert "scorecam" not in reply.message.split(":", 1)[1]
+
+
+def test_refusals_before_queueing_follow_the_pages_language(server):
+    demo, url = server
+    body = {"data": analyze_data(photo(url=data_url(png_bomb(40000, 40000)))), "fn_index": fn_index(demo, "analyze"),
+            "session_hash": session(), "trigger_id": None, "event_data": None}
+    answers = {}
+    for language in ("en-US", "zh-CN"):
+        response = httpx.post(url + "gradio_api/queue/join", json=body, headers={"Accept-Language": language},
+                              timeout=30)
+        assert response.status_code == 422
+        answers[language] = response.json()["detail"][0]["message"]
+    assert answers["en-US"].startswith("The image is too large") and answers["zh-CN"].startswith("图片太大"), answers

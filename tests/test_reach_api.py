@@ -53,7 +53,7 @@ def test_compare_endpoint(server) -> None:
         assert sum(row[column] for row in table["data"]) == pytest.approx(1, abs=1e-3)
     assert [item["caption"].split(":")[0] for item in overlays] == ["SE-ResNet-18", "SE-DenseNet-121"]
     assert all(Path(item["image"]).is_file() for item in overlays)
-    assert charts == []  # different families: no side-by-side SE charts, the per-stage table instead
+    assert charts is None  # different families: no side-by-side SE chart, the per-stage table instead
     assert "| SE-ResNet-18 |" in stages and "| SE-DenseNet-121 |" in stages and "stage 5" in stages
     with pytest.raises(AppError) as caught:
         client.predict(handle_file(str(PHOTO)), ["alpha", "../../etc/passwd"], "gradcam", api_name="/compare")

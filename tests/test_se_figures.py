@@ -52,8 +52,9 @@ def test_block_figure(theme: str) -> None:
 def test_paper_figure_panels_and_language() -> None:
     panels = se_analysis.paper_view(EXCITATIONS, PROFILES)
     spec = se_figures.paper_figure(panels, labels=["Monkeypox"], order=LABELS,
-                                   total_channels=dict(BLOCKS), lang="zh")
+                                   total_channels=dict(BLOCKS), lang="zh", source="test")
     figure = _valid(spec)
+    assert figure.layout.title.subtitle.text == "类别平均值：该折留出的测试集照片"
     assert [a.text.split("</b>")[0].removeprefix("<b>") for a in figure.layout.annotations] == [
         "SE_2_2", "SE_3_1", "SE_5_1", "SE_5_2"]
     assert "512 个通道中的 50 个" in figure.layout.annotations[-1].text
@@ -82,3 +83,30 @@ def test_specificity_figure() -> None:
     figure = _valid(spec)
     assert list(figure.data[0].x) == list(BLOCKS)
     assert figure.layout.annotations[0].text == "not studied"
+
+
+@pytest.mark.parametrize(("theme", "lang"), [("light", "en"), ("dark", "zh")])
+def test_compare_figure_puts_models_side_by_side(theme: str, lang: str) -> None:
+    blocks = se_analysis.last_block_per_stage(list(BLOCKS))
+    gates = {block: EXCITATIONS[block] for block in blocks}
+    averages = {block: se_analysis.block_profiles(PROFILES, block, BLOCKS[block]).means["Measles"]
+                for block in blocks[:-1]}  # the last block has no average: no line there
+    columns = [se_figures.ModelColumn("SE-ResNet-18", gates, averages, "Measles"),
+               se_figures.ModelColumn("SE-ResNet-18 (2)", gates, {}, "Monkeypox")]
+    figure = _valid(se_figures.compare_figure(columns, order=LABELS, theme=theme, lang=lang))
+    bars = [trace for trace in figure.data if trace.type == "bar"]
+    lines = [trace for trace in figure.data if trace.type == "scatter"]
+    assert len(bars) == 2 * len(blocks) and len(lines) == len(blocks) - 1
+    assert {(trace.xaxis, trace.yaxis) for trace in bars} == {
+        (f"x{'' if i == 1 else i}", f"y{'' if i == 1 else i}") for i in range(1, 2 * len(blocks) + 1)}
+    assert [trace.name for trace in figure.data if trace.showlegend] == (
+        ["This photo", "average Measles"] if lang == "en" else ["这张照片", "麻疹平均"])
+    assert figure.layout.font.color == se_figures.THEMES[theme]["text"]
+    assert figure.layout.hovermode == "x unified" and "%{x}" in bars[0].hovertemplate  # channel and weight
+    # columns side by side, rows stacked, no overlap
+    left, right = figure.layout.xaxis.domain, figure.layout.xaxis2.domain
+    assert left[1] <= right[0]
+    top, below = figure.layout.yaxis.domain, figure.layout[f"yaxis{len(columns) + 1}"].domain
+    assert below[1] <= top[0]
+    titles = [a.text for a in figure.layout.annotations]
+    assert "<b>SE-ResNet-18</b>" in titles and any(text.startswith("SE_2_2 ·") for text in titles)

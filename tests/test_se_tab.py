@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 from gradio.components.plot import PlotData
 
@@ -46,6 +47,17 @@ def test_paper_view_is_the_default_chart(demo: gr.Blocks, result) -> None:
     assert [t.split("</b>")[0].removeprefix("<b>") for t in titles] == ["SE_2_2", "SE_3_2", "SE_4_2", "SE_5_1",
                                                                         "SE_5_2"]
     assert takeaway.startswith("In SE_5_2 this photo's channel weights are closest to the average")
+    # The class averages are those of the fold's Test photos (the card's class_profiles["test"]), and say so.
+    assert "held-out Test photos" in spec["layout"]["title"]["subtitle"]["text"]
+    card = SHIPPED.entry(result.model).card
+    test = se_analysis.test_part_profiles(card.class_profiles)
+    assert test is not None, "the shipped card lacks Test-photo profiles (python -m senet.add_profiles --data)"
+    label = result.analysis.predicted
+    name = f"average {label}"
+    line = next(t for t in spec["data"] if t.get("name") == name and t.get("yaxis") == "y5")
+    subset = se_analysis.channel_subset(512)
+    expected = np.asarray(test["classes"][label]["mean"][test["blocks"].index("SE_5_2")])[subset]
+    np.testing.assert_allclose(line["y"], expected, atol=1e-3)
     everything, _ = _handler(demo, "se_charts")(result, "paper", "top", "dark", True)
     assert len(json.loads(everything.plot)["data"][-1]["x"]) == 512  # "all channels": the photo's 512 dots
 
@@ -116,3 +128,11 @@ def test_checkpoint_without_profiles_says_how_to_add_them(tmp_path: Path) -> Non
     assert add_profiles.main(["--checkpoint", str(tmp_path / "converted.safetensors"), "--folder", str(photos)]) == 0
     profiles = read_card(tmp_path / "converted.safetensors").class_profiles
     assert set(profiles["classes"]) == set(LABELS[:2]) and profiles["classes"][LABELS[0]]["count"] == 2
+    # Without Test-photo profiles the paper view falls back to these and says so under its title.
+    fresh = app.build_demo(catalog=Catalog(tmp_path, device="cpu"))
+    *_, result = _handler(fresh, "analyze")(str(EXAMPLES[0][0]), "converted")
+    chart, _ = _handler(fresh, "se_charts")(result, "paper", "all", "light")
+    spec = json.loads(chart.plot)
+    note = spec["layout"]["title"]["subtitle"]["text"]
+    assert "Train+Valid" in note and "--data" in note
+    assert any(t.get("name", "").startswith("average ") for t in spec["data"])

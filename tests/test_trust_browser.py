@@ -6,6 +6,7 @@ Screenshots go to ``$SENET_SCREENSHOT_DIR`` when set, else to the test's tmp dir
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,10 @@ def test_foreign_photo_gets_the_warning_first_and_the_card_a_reliability_diagram
         assert warning.bounding_box()["y"] < page.locator("#prediction").bounding_box()["y"]
         assert "unfamiliar-prediction" in (page.locator("#prediction").get_attribute("class") or "")
         assert "test photos where it was this sure" in page.locator("#sentence").inner_text()
-        page.get_by_text("true:").first.wait_for(timeout=60_000)
+        page.locator("#examples").get_by_text(re.compile("^[✓✗] ")).first.wait_for(timeout=60_000)
         captions = page.locator("#examples").inner_text()
-        assert captions.count("true:") == 12 and captions.count("model:") == 12, captions
+        marks = captions.count("✓") + captions.count("✗")
+        assert marks == 12 and captions.count("model:") == captions.count("✗"), captions
         page.screenshot(path=str(shots / "trust_unfamiliar.png"), full_page=True)
 
         page.get_by_role("tab", name="Model card").click()
@@ -91,7 +93,7 @@ def test_a_skin_example_gets_no_warning(served_shipped, browser, tmp_path: Path)
         page.goto(url)
         page.wait_for_selector("#photo", timeout=60_000)
         page.set_input_files("#photo input[type=file]", str(EXAMPLES[-1][0]))
-        page.get_by_text("true:").first.wait_for(timeout=120_000)
+        page.locator("#examples").get_by_text(re.compile("^[✓✗] ")).first.wait_for(timeout=120_000)
         assert not page.locator("#unfamiliar").is_visible()
         assert "unfamiliar-prediction" not in (page.locator("#prediction").get_attribute("class") or "")
         page.screenshot(path=str(_screenshot_dir(tmp_path) / "trust_familiar.png"), full_page=True)

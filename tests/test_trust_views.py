@@ -47,15 +47,17 @@ def test_warning_only_for_unfamiliar_photos_in_both_languages(catalog: Catalog) 
     assert warning["visible"] and label["elem_classes"] == [trust_views.DIMMED]
     assert len(gallery) == len(EXAMPLES)
     for (path, truth), (shown, caption) in zip(EXAMPLES, gallery):
-        assert shown == str(path) and caption.split(" · ")[0].endswith(f"true: {truth}")
-        assert " · model: " in caption and caption[0] in "✓✗"
+        assert shown == str(path) and caption.split(" · ")[0] in (f"✓ {truth}", f"✗ {truth}")
+        assert (" · model: " in caption) == caption.startswith("✗")
     warning, label, _ = views.after_analysis(familiar)
     assert not warning["visible"] and label["elem_classes"] == []
 
 
 def test_example_caption_marks_mistakes() -> None:
-    assert trust_views.example_caption("Chickenpox", "Monkeypox", "en") == "✗ true: Chickenpox · model: Monkeypox"
-    assert trust_views.example_caption("Measles", "Measles", "zh") == "✓ 真实: 麻疹 · 模型: 麻疹"
+    assert trust_views.example_caption("Chickenpox", "Monkeypox", "en") == "✗ Chickenpox · model: Monkeypox"
+    assert trust_views.example_caption("Measles", "Measles", "en") == "✓ Measles"
+    assert trust_views.example_caption("Measles", "HFMD", "zh") == "✗ 麻疹 · 模型：手足口病"
+    assert trust_views.example_caption("Measles", "Measles", "zh") == "✓ 麻疹"
 
 
 def test_reliability_figure_draws_both_curves_and_the_diagonal() -> None:

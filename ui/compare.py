@@ -7,16 +7,16 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from PIL import Image
 
 import senet
 from senet import compare as comparing
-from senet import se_charts, texts
+from senet import se_analysis, texts
 from senet.catalog import Catalog
 from senet.image_io import load_image
+from ui import se_figures
 from ui.components import DISPLAY_SIDE, fail, gpu, photo_input
 from ui.i18n import I18N, add, lang
+from ui.se_tab import plot
 
 add({
     "en": {
@@ -49,13 +49,6 @@ def _family(arch: str) -> str:
     return arch.removeprefix("se_").rstrip("0123456789")
 
 
-def _figure_image(figure: Any) -> Image.Image:
-    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
-    figure.set_facecolor("white")
-    canvas.draw()
-    return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
-
-
 def stage_table(comparison: comparing.Comparison) -> str:
     """Markdown: for each model, the mean ± std channel weight of the last SE block of each stage."""
     per_model = []
@@ -63,7 +56,7 @@ def stage_table(comparison: comparing.Comparison) -> str:
     for outcome, analysis in comparison.analyses():
         excitations = analysis.excitations
         cells = {}
-        for block in se_charts.paper_blocks(list(excitations)):
+        for block in se_analysis.last_block_per_stage(list(excitations)):
             stage = block.split("_")[1] if block.count("_") == 2 else block
             values = np.asarray(excitations[block], dtype=float)
             cells[stage] = f"{values.mean():.2f} ± {values.std():.2f} ({block})"
@@ -84,7 +77,7 @@ class Comparer:
         self.catalog = catalog
 
     @gpu
-    def compare(self, image: str | None, models: list[str] | None, method: str = "gradcam",
+    def compare(self, image: str | None, models: list[str] | None, method: str = "gradcam", theme: str = "light",
                 request: gr.Request | None = None) -> tuple[Any, ...]:
         """Run one photo through several models and say whether they agree.
 
@@ -92,10 +85,12 @@ class Comparer:
             image: the photo (JPEG, PNG, WebP, GIF, BMP or TIFF).
             models: model names (from the model picker); empty for every available model (at most four).
             method: CAM method used for every model (gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam).
+            theme: "light" or "dark" chart colours.
         Returns:
             The agreement sentence; a table of probabilities (one row per class, one column per model); the
-            heatmap of each model on the photo, captioned with the model and its top class; the SE charts of each
-            model (when all models are of one family); a table of per-stage SE channel weights.
+            heatmap of each model on the photo, captioned with the model and its top class; the SE chart, one
+            column per model (a plotly figure, when all models are of one family; else empty); a table of
+            per-stage SE channel weights.
         """
         language = lang(request)
         method = method or "gradcam"
@@ -120,17 +115,31 @@ class Comparer:
         overlays = [(senet.overlay(shown, a.cam, opacity=0.5),
                      f"{o.short_name}: {texts.label_name(a.predicted, language)} "
                      f"{texts.percent(a.probabilities[a.predicted])}") for o, a in pairs]
-        charts = []
-        if len({_family(o.arch) for o, _ in pairs}) == 1:
-            for o, a in pairs:
-                card = self.catalog.entry(o.name).card
-                figure = se_charts.block_chart(a.excitations, se_charts.paper_blocks(list(a.excitations)),
-                                               profiles=card.class_profiles if card else None, labels=[a.predicted],
-                                               highlight=a.predicted)
-                charts.append((_figure_image(figure), o.short_name))
+        chart = self.se_chart(pairs, theme, language)
         errors = [f"- {o.short_name}: {o.error}" for o in result.outcomes if o.error]
         summary = result.summary(language) + ("\n\n" + "\n".join(errors) if errors else "")
-        return summary, table, overlays, charts, stage_table(result)
+        return summary, table, overlays, chart, stage_table(result)
+
+    def se_chart(self, pairs: list[tuple[comparing.ModelOutcome, senet.Analysis]], theme: str, language: str) -> Any:
+        """The side-by-side SE chart (last block of each stage, each model's predicted class average), when
+        every model is of one family (else their stages are not comparable: None)."""
+        if len({_family(o.arch) for o, _ in pairs}) != 1:
+            return None
+        columns = []
+        order: list[str] = []
+        for outcome, analysis in pairs:
+            card = self.catalog.entry(outcome.name).card
+            profiles = card.class_profiles if card else None
+            order = order or list(card.labels if card else [])
+            blocks = se_analysis.last_block_per_stage(list(analysis.excitations))
+            gates = {block: np.asarray(analysis.excitations[block]) for block in blocks}
+            averages = {}
+            for block, values in gates.items():
+                mean = se_analysis.block_profiles(profiles, block, values.size).means.get(analysis.predicted)
+                if mean is not None:
+                    averages[block] = mean
+            columns.append(se_figures.ModelColumn(outcome.short_name, gates, averages, analysis.predicted))
+        return plot(se_figures.compare_figure(columns, order=order, theme=theme, lang=language))
 
 
 def layout(catalog: Catalog) -> SimpleNamespace:
@@ -154,12 +163,14 @@ def layout(catalog: Catalog) -> SimpleNamespace:
             ui.table = gr.Dataframe(label=I18N("compare_probs"), interactive=False, elem_id="compare-table")
             ui.overlays = gr.Gallery(label=I18N("compare_heatmaps"), columns=comparing.MAX_MODELS, height="auto",
                                      object_fit="contain", elem_id="compare-heatmaps")
-            ui.charts = gr.Gallery(label=I18N("compare_se"), columns=2, height="auto", object_fit="contain")
+            ui.charts = gr.Plot(label=I18N("compare_se"), show_label=False, elem_id="compare-se")
             with gr.Accordion(I18N("compare_stages"), open=False):
                 ui.stages = gr.Markdown()
     return ui
 
 
-def wire(handler: Comparer, ui: SimpleNamespace, heavy: dict[str, Any]) -> None:
-    ui.run.click(handler.compare, [ui.image, ui.models, ui.method],
+def wire(handler: Comparer, ui: SimpleNamespace, heavy: dict[str, Any], theme: gr.Textbox | None = None) -> None:
+    """The tab's event; ``theme`` (the page's colour scheme, hidden) colours the SE chart."""
+    inputs = [ui.image, ui.models, ui.method] + ([theme] if theme is not None else [])
+    ui.run.click(handler.compare, inputs,
                  [ui.summary, ui.table, ui.overlays, ui.charts, ui.stages], api_name="compare", **heavy)

@@ -20,6 +20,7 @@ from senet.image_io import IMAGE_SUFFIXES, ImageRejected
 
 from . import limits
 from .request_checks import photo_payload
+from .upload_errors import for_page
 
 try:  # ZeroGPU Spaces attach a GPU only inside functions decorated with spaces.GPU; elsewhere it is a no-op.
     import spaces
@@ -71,7 +72,7 @@ ul.options li { white-space: normal; }
   /* phones: the picker's arrow gives its room to the name (a tap still opens the list) */
   #model .wrap-inner { padding-left: 4px; padding-right: 4px; }
   #model .icon-wrap { display: none; }
-  #model input { font-size: 0.66rem; }
+  #model input { font-size: 0.62rem; text-overflow: ellipsis; }
   .status details summary { margin-left: 0; }
 }
 """
@@ -137,7 +138,9 @@ def fail(error: Exception) -> gr.Error:
         LOG.warning("%s", error)
         name = str(error).split(" is unavailable", 1)[0]
         return gr.Error(f"The model {name} is unavailable; choose another one.", print_exception=False)
-    if isinstance(error, ImageRejected | UnknownModel | senet.OptionError):
+    if isinstance(error, ImageRejected):
+        return gr.Error(for_page(str(error)), print_exception=False)  # Chinese on a Chinese page
+    if isinstance(error, UnknownModel | senet.OptionError):
         return gr.Error(str(error), print_exception=False)
     LOG.exception("analysis failed")
     return gr.Error("The analysis failed unexpectedly. Please try another photo or model.", print_exception=False)

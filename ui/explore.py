@@ -20,7 +20,7 @@ from senet.image_io import load_image
 from . import faithfulness_view, se_tab
 from .components import DISPLAY_SIDE, EXAMPLES, LOG, PROGRESS, Result, fail, gpu, photo_input
 from .i18n import I18N, lang
-from .labels import class_names, layer_name, legend, method_name, model_name, say, status_line
+from .labels import class_names, layer_name, legend, method_name, model_choices, model_name, say, status_line
 from .lanes import LANES, is_slow
 from .request_checks import check_options, opacity_value
 from .run_control import Cancelled, Runs
@@ -257,7 +257,7 @@ class Explorer:
     def page_words(self, request: gr.Request | None = None) -> tuple[Any, Any, Any]:
         """The model picker's names, the examples' captions and the CAM methods in the page's language."""
         language = lang(request)
-        choices = [(model_name(text, language), name) for text, name in self.catalog.choices()]
+        choices = model_choices(self.catalog.choices(), language)
         names = class_names([label for _, label in EXAMPLES], language)
         methods = [(method_name(spec.display_name, language), key) for key, spec in senet.CAM_METHODS.items()]
         return (gr.update(choices=choices), [(str(path), names[label]) for path, label in EXAMPLES],

@@ -29,9 +29,11 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .http_limits import RequestGuard, cache_bytes, evict_uploads
+from .i18n import lang
 from .lanes import LANES, MODEL_BUSY, SLOW_BUSY, SLOW_SESSION, Lanes, heavy_events, is_slow
 from .limits import LIMITS, STATE_TTL, Limits
 from .request_checks import channel_index, check_options, input_problem, opacity_value, photo_payload
+from .upload_errors import in_language
 
 INTERNAL = ("select_model", "analyze_if_image", "drill_pickers", "pick_example")  # the page's own steps
 DOCUMENTED: tuple[str, ...] = ()  # api_names of internal handlers that stay an API (the picker's is switch_model)
@@ -65,7 +67,11 @@ class QueueGuard:
             self._start_sweeper()
             refusal = self.refusal(queue, body)
             if refusal:
-                return False, *refusal
+                message, code = refusal
+                if isinstance(message, list):  # an input's sentence: image refusals in Chinese on a Chinese page
+                    language = lang(request)
+                    message = [{**item, "message": in_language(item["message"], language)} for item in message]
+                return False, message, code
             success, message, code = await original(body, request, username)
             if code == "queue_full":
                 message = QUEUE_FULL.format(n=len(queue))

@@ -20,7 +20,8 @@ TEXT: dict[str, dict[str, str]] = {
         "disclaimer": "⚠️ **Research demo, not a diagnosis.** Do not use it to make medical decisions.",
         "model": "Model",
         "photo": "Photo",
-        "examples": "Examples (true class in the caption; MSLD v2.0 test images, CC BY-NC-SA 4.0)",
+        "examples": ("Examples (true class under each photo; after a run ✓ / ✗: the model's answer; MSLD v2.0 test "
+                     "images, CC BY-NC-SA 4.0)"),
         "analyze": "Analyze",
         "options": "Explanation options",
         "method": "CAM method",
@@ -62,7 +63,7 @@ TEXT: dict[str, dict[str, str]] = {
         "disclaimer": "⚠️ **研究演示，不是诊断。** 请勿据此做出医疗决定。",
         "model": "模型",
         "photo": "照片",
-        "examples": "示例（说明中为真实类别；MSLD v2.0 测试集图片，CC BY-NC-SA 4.0）",
+        "examples": "示例（照片下方为真实类别；分析后 ✓ / ✗ 表示模型的答案；MSLD v2.0 测试集图片，CC BY-NC-SA 4.0）",
         "analyze": "分析",
         "options": "解释选项",
         "method": "CAM 方法",

@@ -90,6 +90,11 @@ def model_name(display_name: str, language: str) -> str:
     return display_name
 
 
+def model_choices(choices: Sequence[tuple[str, str]], language: str) -> list[tuple[str, str]]:
+    """The model picker's ``(display name, model name)`` choices with the names in ``language``."""
+    return [(model_name(text, language), name) for text, name in choices]
+
+
 def layer_name(key: str, text: str, language: str, *, default: bool) -> str:
     """A short CAM layer choice that fits the picker (``layer4 · last stage (default)``, ``layer3 · stage 4``);
     the library's longer description (``text``) is kept for layers it does not know."""

@@ -23,6 +23,7 @@ from senet.card import ModelCard
 from senet.catalog import Catalog, Entry
 from senet.private_models import MAX_UPLOAD_BYTES, SUFFIXES, PrivateModels, UploadRefused, is_private_name
 from ui.i18n import I18N, add, lang
+from ui.labels import model_choices
 
 UPLOADS_ENV = "SENET_UPLOADS"  # "1" turns uploads on (needed on a Space), "0" off
 MAX_MODELS_ENV = "SENET_MAX_OWN_MODELS"
@@ -163,12 +164,14 @@ class OwnModels:
         else:
             status = (f"Added **{held.entry.display_name}**: found {held.recognition.describe()}. Only this browser "
                       "session can see and use it; it is dropped when you close the page.")
-        return gr.Dropdown(choices=self.catalog.choices(), value=held.entry.name), status, None
+        choices = model_choices(self.catalog.choices(), lang(request))
+        return gr.Dropdown(choices=choices, value=held.entry.name), status, None
 
-    def refresh(self) -> Any:
-        """Rescan ``checkpoints/`` and list the shared models plus this session's own (the choice stays)."""
+    def refresh(self, request: gr.Request | None = None) -> Any:
+        """Rescan ``checkpoints/`` and list the shared models plus this session's own (the choice stays), named
+        in the page's language."""
         self.catalog.rescan()
-        return gr.Dropdown(choices=self.catalog.choices())
+        return gr.Dropdown(choices=model_choices(self.catalog.choices(), lang(request)))
 
     def end_session(self, request: gr.Request) -> None:
         """Drop this session's models (the tab was closed or reloaded)."""

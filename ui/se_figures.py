@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,10 @@ Figure = dict[str, Any]  # a plotly figure specification
 CLASS_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
 STAGE_COLOURS = {2: "#94a3b8", 3: "#60a5fa", 4: "#f59e0b", 5: "#ef4444"}
 THEMES: dict[str, dict[str, str]] = {
-    "light": {"text": "#1f2937", "muted": "#6b7280", "grid": "#e5e7eb", "photo": "#94a3b8", "overall": "#111827"},
-    "dark": {"text": "#e5e7eb", "muted": "#9ca3af", "grid": "#374151", "photo": "#64748b", "overall": "#f9fafb"},
+    "light": {"text": "#1f2937", "muted": "#6b7280", "grid": "#e5e7eb", "photo": "#94a3b8", "overall": "#111827",
+              "hover": "#ffffff"},
+    "dark": {"text": "#e5e7eb", "muted": "#9ca3af", "grid": "#374151", "photo": "#64748b", "overall": "#f9fafb",
+             "hover": "#1f2937"},
 }
 WORDS = {
     "en": {
@@ -43,6 +46,10 @@ WORDS = {
         "overview_title": "Every SE block",
         "paper_title": "SE paper view (Figs. 6-7)",
         "std": "± std",
+        "compare_title": "SE channel weights, last block of each stage",
+        "source_test": "class averages: the fold's held-out Test photos",
+        "source_train_valid": ("class averages: the card's profiles (a trained model's Train+Valid photos);<br>"
+                               "no Test-photo profiles: python -m senet.add_profiles --data DATASET adds them"),
     },
     "zh": {
         "photo": "这张照片", "average": "{label}平均", "all": "所有类别", "channel": "通道",
@@ -53,6 +60,10 @@ WORDS = {
         "overview_title": "所有 SE 模块",
         "paper_title": "SE 论文视图（图 6-7）",
         "std": "± 标准差",
+        "compare_title": "SE 通道权重：每个阶段的最后一个模块",
+        "source_test": "类别平均值：该折留出的测试集照片",
+        "source_train_valid": ("类别平均值：模型卡中的数据（训练所得模型为训练+验证照片）；<br>"
+                               "没有测试集照片的数据：python -m senet.add_profiles --data DATASET 可添加"),
     },
 }
 
@@ -106,7 +117,8 @@ def _layout(theme: str, *, height: int, title: str = "", **extra: Any) -> dict[s
                  "family": "system-ui, -apple-system, 'Segoe UI', 'Noto Sans CJK SC', 'Noto Sans', sans-serif"},
         "margin": {"l": 56, "r": 16, "t": 64 if title else 24, "b": 44},
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "font": {"size": 11}},
-        "hoverlabel": {"namelength": -1},
+        # plotly's unified hover box is white with the font colour: unreadable on the dark theme without this
+        "hoverlabel": {"namelength": -1, "bgcolor": colours["hover"], "font": {"color": colours["text"]}},
         "dragmode": "zoom",
         "xaxis": _axis(colours), "yaxis": _axis(colours),
     }
@@ -163,19 +175,25 @@ def paper_figure(
     labels: Sequence[str] = (),
     order: Sequence[str] = (),
     total_channels: Mapping[str, int] | None = None,
+    source: str = "",
     theme: str = "light",
     lang: str = "en",
 ) -> Figure:
     """The SE paper's Figs. 6-7: one panel per block, over a channel subset, with each class's average (a line)
     and mean ± std band, the all-classes mean (dashed) and this photo (dots).
 
-    Only the classes in ``labels`` are drawn; a legend click toggles a class in every panel at once.
+    Only the classes in ``labels`` are drawn; a legend click toggles a class in every panel at once. ``source``
+    (``test`` or ``train_valid``; empty: no class averages) says under the title which photos the averages
+    are over.
     """
     words, colours = _words(lang), _colours(theme)
     rows = max(1, len(panels))
-    panel_height, top, bottom = 190, 100, 40
+    note = words["source_" + source] if source else ""
+    panel_height, top, bottom = 190, 100 + 16 * (note.count("<br>") + 1 if note else 0), 40
     height = top + bottom + panel_height * rows
     layout = _layout(theme, height=height, title=words["paper_title"], hovermode="x unified")
+    if note:  # plotly's subtitle: a second title line that plotly places (a <br> in the title gets clipped)
+        layout["title"]["subtitle"] = {"text": note, "font": {"size": 11, "color": colours["muted"]}}
     layout["margin"].update(t=top, b=bottom)
     gap = 0.35 / rows  # share of the height between panels (room for each panel's title)
     annotations = []
@@ -280,6 +298,75 @@ def specificity_figure(
                                   "xanchor": "left", "yanchor": "bottom", "showarrow": False,
                                   "font": {"size": 11, "color": colours["muted"]}}]
         layout["margin"]["t"] = 96
+    return {"data": data, "layout": layout}
+
+
+@dataclass(frozen=True)
+class ModelColumn:
+    """One model's column of the side-by-side SE chart (Compare tab)."""
+
+    model: str  # the model's short name (the column's title)
+    gates: Mapping[str, np.ndarray]  # SE block -> (C,) this photo's gate values, one row each, top to bottom
+    averages: Mapping[str, np.ndarray]  # SE block -> (C,) the average of ``label`` (blocks without one: absent)
+    label: str | None = None  # the class whose average is drawn (the model's prediction)
+
+
+def compare_figure(
+    columns: Sequence[ModelColumn], *, order: Sequence[str] = (), theme: str = "light", lang: str = "en"
+) -> Figure:
+    """Several models side by side: one column per model, one row per block (the i-th block of every model
+    shares a row), this photo's weights as bars and the predicted class's average as a line.
+
+    Hover (per panel) names the channel, this photo's weight and the class average; drag zooms one panel.
+    """
+    words, colours = _words(lang), _colours(theme)
+    count = max(1, len(columns))
+    rows = max((len(column.gates) for column in columns), default=1) or 1
+    panel_height, top, bottom = 150, 110, 36
+    layout = _layout(theme, height=top + bottom + panel_height * rows, title=words["compare_title"],
+                     hovermode="x unified", bargap=0)
+    layout["margin"].update(t=top, b=bottom, l=44)
+    row_gap, column_gap = 0.3 / rows, 0.04
+    annotations: list[dict[str, Any]] = []
+    data: list[dict[str, Any]] = []
+    shown: set[str] = set()
+    for col, column in enumerate(columns):
+        left, right = col / count + column_gap / 2, (col + 1) / count - column_gap / 2
+        annotations.append({"text": f"<b>{column.model}</b>", "xref": "paper", "yref": "paper",
+                            "x": (left + right) / 2, "y": 1.0, "xanchor": "center", "yanchor": "bottom",
+                            "yshift": 16, "showarrow": False, "font": {"size": 12, "color": colours["text"]}})
+        for row, (block, gates) in enumerate(column.gates.items()):
+            index = row * count + col + 1
+            suffix = "" if index == 1 else str(index)
+            upper = 1 - row / rows
+            domain = [max(0.0, upper - 1 / rows + row_gap / 2), upper - row_gap / 2]
+            values = np.asarray(gates, dtype=np.float64).reshape(-1)
+            layout[f"xaxis{suffix}"] = _axis(colours, anchor=f"y{suffix}", domain=[left, right],
+                                             range=[-0.5, values.size - 0.5], tickfont={"size": 9})
+            layout[f"yaxis{suffix}"] = _axis(colours, anchor=f"x{suffix}", domain=domain, range=[0, 1.02],
+                                             fixedrange=True, tickfont={"size": 9}, showticklabels=col == 0)
+            annotations.append({"text": f"{block} · {words['channels'].format(n=values.size)}", "xref": "paper",
+                                "yref": "paper", "x": left, "y": domain[1], "xanchor": "left",
+                                "yanchor": "bottom", "showarrow": False,
+                                "font": {"size": 10, "color": colours["muted"]}})
+            axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+            x = list(range(values.size))
+            data.append({"type": "bar", "x": x, "y": _values(values), "name": words["photo"], "opacity": 0.85,
+                         "legendgroup": "photo", "showlegend": "photo" not in shown,
+                         "marker": {"color": colours["photo"], "line": {"width": 0}},
+                         "hovertemplate": "%{y:.3f} (" + words["channel"] + " %{x})", **axes})
+            shown.add("photo")
+            average = column.averages.get(block)
+            if average is not None and column.label is not None:
+                key = f"class-{column.label}"
+                data.append({"type": "scatter", "mode": "lines", "x": x, "y": _values(average),
+                             "name": words["average"].format(label=label_name(column.label, lang)),
+                             "legendgroup": key, "showlegend": key not in shown,
+                             "line": {"color": class_colour(column.label, order), "width": 1.6, "shape": "hvh"},
+                             "hovertemplate": "%{y:.3f}", **axes})
+                shown.add(key)
+    layout["annotations"] = annotations
+    layout["legend"].update(y=1.0 + 40 / (panel_height * rows), yanchor="bottom")
     return {"data": data, "layout": layout}
 
 

@@ -55,7 +55,8 @@ i18n.add({
         "se_views_help": ("**How to read it:** the SE gate of each channel (0 to 1) scales that channel: near 1 "
                           "passes it through, near 0 mutes it. The *SE paper view* shows, as in the paper's "
                           "Figs. 6-7, the last block of each stage and every block of the last stage: dots are "
-                          "this photo, lines each class's average over its training photos with a ± std band "
+                          "this photo, lines each class's average over the held-out Test photos of the model's fold "
+                          "(over its Train+Valid photos where the card has no Test profiles) with a ± std band "
                           "(click a class in the legend to hide it; *compare with* chooses the classes), the dashed "
                           "line the average over all classes. Pick one block to see all its channels as bars. "
                           "Drag to zoom, double-click to reset."),
@@ -82,7 +83,8 @@ i18n.add({
         "se_views_help": ("**如何阅读：** 每个通道的 SE 门控值（0 到 1）对该通道加权："
                           "接近 1 表示保留，接近 0 表示抑制。"
                           "*SE 论文视图* 与论文图 6-7 相同，显示每个阶段的最后一个模块以及最后一个阶段的所有模块："
-                          "圆点是这张照片，折线是各类别训练照片的平均值及 ± 标准差带"
+                          "圆点是这张照片，折线是该模型所用数据折中留出的测试集照片的各类别平均值"
+                          "（模型卡没有测试集数据时用训练+验证照片）及 ± 标准差带"
                           "（点击图例可隐藏某个类别；用“比较”选择类别），"
                           "虚线是所有类别的平均值。选择单个模块可用柱形查看其全部通道。拖动可放大，双击可复原。"),
     },
@@ -131,10 +133,13 @@ class SeHandlers:
         excitations = analysis.excitations
         shown = compared(analysis, card, compare)
         if block not in excitations:
-            panels = se_analysis.paper_view(excitations, card.class_profiles,
+            # the paper averages over held-out photos: the fold's Test part when the card has it
+            test = se_analysis.test_part_profiles(card.class_profiles)
+            panels = se_analysis.paper_view(excitations, test or card.class_profiles,
                                             channels=None if all_channels else se_analysis.PAPER_CHANNELS)
+            source = "" if not se_analysis.has_profiles(card.class_profiles) else "test" if test else "train_valid"
             return plot(se_figures.paper_figure(
-                panels, labels=shown, order=card.labels, theme=theme, lang=lang,
+                panels, labels=shown, order=card.labels, theme=theme, lang=lang, source=source,
                 total_channels={name: len(gates) for name, gates in excitations.items()}))
         gates = excitations[block]
         means = se_analysis.block_profiles(card.class_profiles, block, len(gates)).means
@@ -284,11 +289,12 @@ def layout(profiled: bool) -> SimpleNamespace:
     ui = SimpleNamespace()
     gr.Markdown(I18N("se_views_help"))
     with gr.Row():
+        # min_width: on a phone the two wrap onto their own lines instead of cutting the block's name off
         ui.block = gr.Dropdown([(I18N("paper_view"), PAPER_VIEW)], value=PAPER_VIEW, label=I18N("block"),
-                               allow_custom_value=True, elem_id="se-block")
+                               allow_custom_value=True, elem_id="se-block", min_width=280)
         ui.compare = gr.Radio([(I18N("compare_top"), "top"), (I18N("compare_all"), "all"),
                                (I18N("compare_none"), "none")], value="top", label=I18N("compare"),
-                              visible=bool(profiled))
+                              visible=bool(profiled), min_width=280)
     ui.takeaway = gr.Markdown(elem_id="se-takeaway", elem_classes="sentence")
     ui.chart = gr.Plot(label=I18N("block_chart"), show_label=False, elem_id="se-chart")
     ui.all_channels = gr.Checkbox(False, label=I18N("se_all_channels"), elem_id="se-all-channels")

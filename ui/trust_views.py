@@ -28,16 +28,22 @@ CSS = f"""
 .dark #unfamiliar {{ background: #3b0d0d; color: #fecaca; }}
 #unfamiliar p {{ margin: 0; }}
 .{DIMMED} {{ opacity: 0.4; filter: grayscale(1); }}
-#examples .caption-label {{ white-space: normal; max-width: calc(100% - 2 * var(--block-label-margin));
-  font-size: 0.72rem; line-height: 1.2; }}
+/* Example captions (class, then the model's answer after a run) go under each photo, not over it. */
+#examples .grid-container {{ grid-template-rows: none; grid-auto-rows: auto; }}
+#examples .thumbnail-item {{ aspect-ratio: auto; height: auto; display: flex; flex-direction: column; }}
+#examples .thumbnail-item > img {{ aspect-ratio: 1 / 1; width: 100%; height: auto; flex: none; object-fit: cover; }}
+#examples .caption-label {{ position: static; max-width: none; width: 100%; box-sizing: border-box; border: none;
+  border-top: 1px solid var(--border-color-primary); border-radius: 0; white-space: normal; text-align: center;
+  font-size: 0.7rem; line-height: 1.2; padding: 2px 3px; overflow-wrap: anywhere; }}
+#examples .thumbnail-item:hover .caption-label {{ opacity: 1; }}
 """
 
 add({
-    "en": {"trust_true": "true", "trust_model": "model", "reliability": "Reliability on the test photos",
+    "en": {"trust_model": "model", "reliability": "Reliability on the test photos",
            "rel_confidence": "confidence in the top class", "rel_accuracy": "share right",
            "rel_ideal": "perfectly calibrated", "rel_after": "after calibration", "rel_before": "before",
            "rel_none": "This model has no calibration data."},
-    "zh": {"trust_true": "真实", "trust_model": "模型", "reliability": "测试照片上的可靠性",
+    "zh": {"trust_model": "模型", "reliability": "测试照片上的可靠性",
            "rel_confidence": "对最可能类别的置信度", "rel_accuracy": "答对的比例",
            "rel_ideal": "完全校准", "rel_after": "校准后", "rel_before": "校准前",
            "rel_none": "该模型没有校准数据。"},
@@ -61,10 +67,13 @@ def warning_text(analysis: senet.Analysis, language: str) -> str:
 
 
 def example_caption(truth: str, predicted: str, language: str) -> str:
-    """``true: Chickenpox · model: Monkeypox`` (✗ when they differ, ✓ when they agree)."""
-    mark = "✓" if truth == predicted else "✗"
-    return (f"{mark} {word('trust_true', language)}: {texts.label_name(truth, language)} · "
-            f"{word('trust_model', language)}: {texts.label_name(predicted, language)}")
+    """The true class with the model's verdict, short enough for a thumbnail: ``✓ Measles`` when the model
+    agrees, ``✗ Chickenpox · model: Monkeypox`` when it does not."""
+    if truth == predicted:
+        return f"✓ {texts.label_name(truth, language)}"
+    separator = "：" if language == "zh" else ": "
+    return (f"✗ {texts.label_name(truth, language)} · "
+            f"{word('trust_model', language)}{separator}{texts.label_name(predicted, language)}")
 
 
 def reliability_figure(calibration: Mapping[str, Any], language: str) -> Any:
