@@ -375,7 +375,7 @@ def test_guards_do_not_slow_a_normal_analysis_down(server):
 # --- 1, 2 on every other endpoint that takes a photo or a file ----------------------------------------------------
 
 PHOTO_ENDPOINTS = {  # api_name -> its inputs, with the photo first
-    "compare": lambda image, method="gradcam": [image, ["alpha", "beta"], method],
+    "compare": lambda image, method="gradcam": [image, ["alpha", "beta"], method, "light"],
     "report": lambda image, method="gradcam": [image, "alpha", method],
     "classify": lambda image, method="gradcam": [image, "alpha"],
     "explain": lambda image, method="gradcam": [image, "alpha", method],
