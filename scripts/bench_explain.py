@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import senet  # noqa: E402
 from senet.familiarity import FeatureRecorder, attach, fit_statistics  # noqa: E402
-from senet.trust import familiarity_blocks  # noqa: E402
+from senet.trust import familiarity_sites  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -136,7 +136,7 @@ def _random_statistics(model: torch.nn.Module, card: senet.ModelCard, num_classe
     parameter = next(model.parameters())
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(48, 3, *card.input_size, generator=generator).to(parameter.device)
-    with FeatureRecorder(model, familiarity_blocks(model)) as recorder, torch.no_grad():
+    with FeatureRecorder(model, familiarity_sites(model)) as recorder, torch.no_grad():
         features: dict[str, list[torch.Tensor]] = {}
         for start in range(0, 48, 16):
             recorder.values.clear()

@@ -1,18 +1,21 @@
-"""How familiar a photo looks to a model: class-conditional Mahalanobis distances on the SE blocks' squeezes.
+"""How familiar a photo looks to a model: class-conditional Mahalanobis distances on pooled features of every stage.
 
-Every SE block squeezes its input to one mean per channel before it computes its gates; those (B, C) vectors,
-read in the analysis's one forward pass by a pre-hook on the block's first linear layer (no second forward, no
-extra arithmetic), are the photo's signature at every depth of the network: pooled features of several stages
-as in Lee et al. (2018), which the SE blocks compute anyway.
+The features ("sites") are read by forward hooks in the analysis's one forward pass (no second forward): the
+output of the stem and of each of the four stages, pooled to one mean per channel (B, C), as in Lee et al.
+(2018). Site names are ``stage:<module path>`` (``stage:layer2``, ``stage:features.denseblock2``). An SE block's
+squeeze vector (named after the block, ``SE_3_2``) can be a site too: the statistics shipped before this method
+used only those, and they still load and score.
 
-For each SE block (a "site") the statistics fitted on the Train part of the checkpoint's fold (tied
-covariance, one mean per class) give the distance to the nearest class. With a few hundred training
-photos and up to 1,024 channels a full covariance overfits, so it is a probabilistic PCA (Tipping & Bishop):
-the top ``k`` directions with their variances plus one residual variance for the rest. Distances are put on a
-common scale (log, then centred and scaled on the Valid part), averaged over the sites, and turned into
-``familiarity``: the share of Valid photos that look *less* familiar than this one (1: as familiar as the most
-typical Valid photo, 0: stranger than every one). ``unfamiliar`` is ``familiarity`` below the threshold that
-passes a chosen share (90 % by default) of Valid photos.
+For each site the statistics fitted on the Train part of the checkpoint's fold (tied covariance, one mean per
+class) give the distance to the nearest class. With a few hundred training photos and up to 1,024 channels a
+full covariance overfits, so it is a probabilistic PCA (Tipping & Bishop): the top ``k`` directions with their
+variances plus one residual variance for the rest. Each site's log distance is standardised with the mean and
+standard deviation of out-of-fold Train distances (5-fold cross-fitting inside Train: the scale of photos the
+statistics did not see, without using Valid), and the sites' z-scores are averaged. ``familiarity`` is the
+share of Valid photos that look *less* familiar than this one (1: as familiar as the most typical Valid photo,
+0: stranger than every one); ``unfamiliar`` is ``familiarity`` below the threshold that passes a chosen share
+(90 % by default) of Valid photos. Which sites and which combination were chosen on dev sets only
+(``scripts/familiarity_study.py``; README, "How the familiarity method was chosen").
 
 Everything is stored as float32 tensors under ``familiarity.`` in the checkpoint's safetensors file; models
 loaded without them give ``None`` (the app then says nothing).
@@ -29,24 +32,27 @@ from functools import partial
 import torch
 from torch import nn
 
+from .family import FamilyModel
 from .hooks import HookSet
 from .layers import se_blocks
 
 PREFIX = "familiarity."
+STAGE_PREFIX = "stage:"  # site names of pooled stage outputs; SE squeezes use the block's name ("SE_3_2")
 DEFAULT_COMPONENTS = 32
 DEFAULT_VALID_PASS = 0.90  # chosen on the dev halves of the natural and foreign sets (README)
+CROSS_FIT_FOLDS = 5
 
 
 @dataclass(frozen=True)
 class Site:
-    """The fitted statistics of one feature (one kind of one SE block)."""
+    """The fitted statistics of one feature (an SE block's squeeze or a stage's pooled output)."""
 
     means: torch.Tensor  # (K, d) class means
     basis: torch.Tensor  # (d, k) orthonormal principal directions of the within-class scatter
     variances: torch.Tensor  # (k,) variance along each direction
     residual: torch.Tensor  # () variance of everything outside the basis
-    location: torch.Tensor  # () Valid mean of the log distance
-    scale: torch.Tensor  # () Valid std of the log distance
+    location: torch.Tensor  # () mean of the out-of-fold Train log distance (Valid's in older statistics)
+    scale: torch.Tensor  # () its standard deviation
 
     def log_distance(self, features: torch.Tensor) -> torch.Tensor:
         """(B, d) features -> (B,) log of the Mahalanobis distance to the nearest class mean."""
@@ -61,7 +67,7 @@ class Site:
 class FamiliarityStatistics:
     """Fitted sites, the Valid scores that define the familiarity scale, and the threshold."""
 
-    sites: Mapping[str, Site]  # SE block name ("SE_3_2") -> Site
+    sites: Mapping[str, Site]  # SE block name ("SE_3_2") or "stage:<module path>" -> Site
     valid_scores: torch.Tensor  # (N,) sorted combined scores of the Valid photos (higher: stranger)
     threshold: torch.Tensor  # () familiarity below this is unfamiliar
 
@@ -118,6 +124,7 @@ class FamiliarityStatistics:
 
     @property
     def blocks(self) -> set[str]:
+        """The site names (SE blocks and ``stage:`` sites) a forward pass must record."""
         return set(self.sites)
 
 
@@ -150,12 +157,31 @@ def statistics_for(model: nn.Module) -> FamiliarityStatistics | None:
 # --- reading the features in a forward pass -----------------------------------------------------------------
 
 
+def stage_sites(model: nn.Module) -> list[str]:
+    """The ``stage:<module path>`` site names of ``model``: its stem, then its four stages (none outside the families).
+
+    The stem is the module just before the first stage in their parent (ResNet ``maxpool``, DenseNet
+    ``features.pool0``): the family names its stages, and every family feeds the first one from its stem.
+    """
+    if not isinstance(model, FamilyModel):
+        return []
+    stages = model.stage_names()
+    parent_path, _, first = stages[0].rpartition(".")
+    children = [name for name, _ in (model.get_submodule(parent_path) if parent_path else model).named_children()]
+    position = children.index(first)
+    stem = [f"{parent_path}.{children[position - 1]}".lstrip(".")] if position > 0 else []
+    return [STAGE_PREFIX + path for path in stem + stages]
+
+
 class FeatureRecorder(HookSet):
-    """The squeeze vector (per-channel spatial mean of the input, (B, C)) of SE blocks, keyed by block name.
+    """Familiarity features of one forward pass, keyed by site name: (B, C) float32 on the CPU.
+
+    ``stage:<module path>`` names record that module's output averaged over its spatial positions (one mean per
+    channel); SE block names ("SE_3_2") record the block's squeeze vector.
 
     Args:
         model: the network.
-        blocks: SE paper names to record; default every block.
+        blocks: site names to record; default every stage site and every SE block.
     """
 
     def __init__(self, model: nn.Module, blocks: Iterable[str] | None = None) -> None:
@@ -163,6 +189,12 @@ class FeatureRecorder(HookSet):
         wanted = None if blocks is None else set(blocks)
         self.blocks = [] if wanted == set() else [info for info in se_blocks(model)
                                                   if wanted is None or info.name in wanted]
+        modules = dict(model.named_modules())
+        names = stage_sites(model) if wanted is None else sorted(n for n in wanted if n.startswith(STAGE_PREFIX))
+        unknown = [name for name in names if name[len(STAGE_PREFIX):] not in modules]
+        if unknown:
+            raise ValueError(f"the model has no module for the familiarity sites {unknown[:3]}")
+        self.stages = {name: modules[name[len(STAGE_PREFIX):]] for name in names}
         self.values: dict[str, torch.Tensor] = {}
 
     def __enter__(self) -> FeatureRecorder:
@@ -173,9 +205,15 @@ class FeatureRecorder(HookSet):
         for info in self.blocks:
             # fc1's input is the squeeze the block computes anyway: reading it costs no arithmetic
             self._handles.append(info.module.fc1.register_forward_pre_hook(partial(self._save, info.name)))
+        for name, module in self.stages.items():
+            self._handles.append(module.register_forward_hook(partial(self._pool, name)))
 
     def _save(self, name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         self.values[name] = inputs[0].detach().float().cpu()  # (B, C)
+
+    def _pool(self, name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        # read at once: DenseNet's in-place ReLUs may overwrite the map later in the pass
+        self.values[name] = output.detach().float().mean(dim=(2, 3)).cpu()  # (B, C, H, W) -> (B, C)
 
 
 class FamiliarityRecorder(FeatureRecorder):
@@ -236,11 +274,23 @@ def fit_site(features: torch.Tensor, targets: torch.Tensor, num_classes: int,
                 residual.clamp_min(floor), 0 * one, one)
 
 
+def out_of_fold_log_distances(features: torch.Tensor, targets: torch.Tensor, num_classes: int, components: int,
+                              folds: int = CROSS_FIT_FOLDS) -> torch.Tensor:
+    """(N,) log distance of every Train photo under statistics fitted on the other folds of Train (seeded)."""
+    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
+    out = torch.empty(len(targets), dtype=torch.float64)
+    for part in order.chunk(min(folds, len(targets))):
+        keep = torch.ones(len(targets), dtype=torch.bool)
+        keep[part] = False
+        out[part] = fit_site(features[keep], targets[keep], num_classes, components).log_distance(features[part])
+    return out
+
+
 def fit_statistics(train: Mapping[str, torch.Tensor], train_targets: torch.Tensor, valid: Mapping[str, torch.Tensor],
                    num_classes: int, *, components: int = DEFAULT_COMPONENTS,
                    valid_pass: float = DEFAULT_VALID_PASS, sites: Sequence[str] | None = None
                    ) -> FamiliarityStatistics:
-    """Fit every site on Train, scale the distances and set the threshold on Valid.
+    """Fit and standardise every site on Train (cross-fitted), then set the threshold on Valid.
 
     Args:
         train / valid: site name -> (N, d) features, as recorded by FeatureRecorder.
@@ -252,9 +302,9 @@ def fit_statistics(train: Mapping[str, torch.Tensor], train_targets: torch.Tenso
     fitted = {}
     for name in names:
         site = fit_site(train[name], train_targets, num_classes, components)
-        distances = site.log_distance(valid[name])
-        fitted[name] = Site(site.means, site.basis, site.variances, site.residual, distances.mean(),
-                            distances.std().clamp_min(1e-6))
+        reference = out_of_fold_log_distances(train[name], train_targets, num_classes, components)
+        fitted[name] = Site(site.means, site.basis, site.variances, site.residual, reference.mean(),
+                            reference.std().clamp_min(1e-6))
     provisional = FamiliarityStatistics(fitted, torch.zeros(1), torch.zeros(()))
     valid_scores = provisional.score({name: valid[name] for name in names}).sort().values
     return FamiliarityStatistics(fitted, valid_scores.float(), valid_threshold(len(valid_scores), valid_pass))

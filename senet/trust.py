@@ -27,13 +27,18 @@ from torch import nn
 from .calibration import calibration_metrics
 from .card import ModelCard
 from .checkpoint import CheckpointError, load_checkpoint, write_statistics
-from .data import Sample, Splits, binarize, label_indices, open_rgb, read_folds
-from .familiarity import DEFAULT_COMPONENTS, DEFAULT_VALID_PASS, FamiliarityStatistics, FeatureRecorder, fit_statistics
+from .data import Sample, Splits, binarize, binarized_positive, label_indices, open_rgb, read_folds
+from .familiarity import (
+    DEFAULT_COMPONENTS,
+    DEFAULT_VALID_PASS,
+    FamiliarityStatistics,
+    FeatureRecorder,
+    fit_statistics,
+    stage_sites,
+)
 from .hooks import model_lock, preserved_state
-from .layers import se_blocks
 
 BATCH = 16
-MAX_SIGNATURE_CHANNELS = 4096  # float32 statistics of about 0.6 MB per checkpoint at 32 components
 
 
 def card_fold(card: ModelCard) -> int:
@@ -45,26 +50,10 @@ def card_fold(card: ModelCard) -> int:
     raise ValueError("the card does not say which official fold it was trained on (metrics.fold or data.split)")
 
 
-def familiarity_blocks(model: nn.Module, max_channels: int = MAX_SIGNATURE_CHANNELS) -> list[str]:
-    """The SE blocks whose squeezes make the familiarity signature.
-
-    Every block when their channels add up to at most ``max_channels`` (SE-ResNet-18: 8 blocks, 1,920); else
-    the last block of every stage plus evenly spaced others up to that budget (SE-DenseNet-121 has 58 blocks
-    and 31,520 channels: the statistics would not fit beside the weights).
-    """
-    blocks = se_blocks(model)
-    if sum(info.channels for info in blocks) <= max_channels:
-        return [info.name for info in blocks]
-    last = {info.stage: info for info in blocks}
-    chosen = {info.name for info in last.values()}
-    budget = max_channels - sum(info.channels for info in last.values())
-    others = [info for info in blocks if info.name not in chosen]
-    for stride in range(1, len(others) + 1):
-        picked = others[stride - 1::stride]
-        if sum(info.channels for info in picked) <= budget:
-            chosen |= {info.name for info in picked}
-            break
-    return [info.name for info in blocks if info.name in chosen]
+def familiarity_sites(model: nn.Module) -> list[str]:
+    """The sites of the familiarity signature: the stem's and every stage's pooled output (chosen on dev sets,
+    README); none for a model outside the registered families (calibration only)."""
+    return stage_sites(model)
 
 
 def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sample], blocks: Sequence[str],
@@ -92,12 +81,12 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
     """Fit familiarity (Train, threshold on Valid) and the temperature (Valid); evaluate on Test.
 
     Returns:
-        The statistics, ``metrics["calibration"]`` and ``metrics["familiarity"]`` for the card (a model
-        without SE blocks gets calibration only: None and an empty summary).
+        The statistics, ``metrics["calibration"]`` and ``metrics["familiarity"]`` for the card (a model outside
+        the registered families gets calibration only: None and an empty summary).
     """
     if list(splits.labels) != list(card.labels):
         raise ValueError(f"the data's classes {splits.labels} differ from the card's labels {list(card.labels)}")
-    blocks = familiarity_blocks(model)  # none for plain ResNets / DenseNets: calibration only
+    blocks = familiarity_sites(model)  # none for a model outside the families: calibration only
     parts = {}
     for name in ("train", "valid", "test"):
         samples = getattr(splits, name)
@@ -119,9 +108,10 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
         return float((statistics.familiarity(statistics.score(features)) < threshold).double().mean())
 
     summary = {
-        "method": "class-conditional Mahalanobis distance (probabilistic PCA, tied covariance) on the squeeze "
-                  "vector of each of the listed SE blocks, averaged; fitted on Train, scaled and thresholded on Valid",
-        "blocks": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
+        "method": "class-conditional Mahalanobis distance (probabilistic PCA, tied covariance) on the channel "
+                  "means of the stem and of every stage, each standardised on out-of-fold Train distances, "
+                  "averaged; fitted on Train, thresholded on Valid",
+        "sites": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
         "fitted_on": f"{fold} Train ({len(train_y)} photos)",
         "flagged": {"valid": round(flagged(valid_f), 4), "test": round(flagged(test_f), 4)},
     }
@@ -181,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
 
         card = read_card(args.checkpoint)
         splits = read_folds(args.data, card_fold(card))
-        if card.data.get("positive"):
-            splits = binarize(splits, str(card.data["positive"]))
+        positive = binarized_positive(card.labels, card.data.get("positive"))
+        if positive:  # a Monkeypox-vs-rest card; a 6-class card also names its positive class
+            splits = binarize(splits, positive)
         add_trust(args.checkpoint, splits, components=args.components, valid_pass=args.valid_pass)
     except (CheckpointError, ValueError, FileNotFoundError) as error:
         raise SystemExit(str(error)) from None

@@ -16,9 +16,16 @@ from safetensors.torch import load_file, save_file
 import senet
 from senet import CheckpointError, ModelCard, analyze, load_checkpoint, save_checkpoint
 from senet.checkpoint import write_statistics
-from senet.familiarity import FamiliarityStatistics, FeatureRecorder, attach, fit_statistics, statistics_for
+from senet.familiarity import (
+    FamiliarityStatistics,
+    FeatureRecorder,
+    attach,
+    fit_statistics,
+    stage_sites,
+    statistics_for,
+)
 from senet.hooks import hook_count
-from senet.trust import card_fold, familiarity_blocks, features_and_logits
+from senet.trust import card_fold, familiarity_sites, features_and_logits
 from senet.trust import main as trust_main
 
 LABELS = ["Monkeypox", "Healthy", "Measles"]
@@ -47,6 +54,18 @@ def test_fitted_statistics_pass_in_distribution_and_flag_shifted_features() -> N
     valid_familiarity = statistics.familiarity(statistics.score(valid))
     assert 0.03 <= float((valid_familiarity < threshold).double().mean()) <= 0.06
     assert float(valid_familiarity.min()) >= 0 and float(valid_familiarity.max()) <= 1
+
+
+def test_sites_are_standardised_on_train_and_valid_only_sets_the_threshold() -> None:
+    train, train_y = _gaussian_sites(120, 0.0, seed=0)
+    near = fit_statistics(train, train_y, _gaussian_sites(60, 0.0, seed=1)[0], 3, components=3)
+    far = fit_statistics(train, train_y, _gaussian_sites(60, 2.0, seed=1)[0], 3, components=3)
+    for name, site in near.sites.items():  # the scale comes from out-of-fold Train distances, not from Valid
+        assert torch.equal(site.location, far.sites[name].location) and torch.equal(site.scale, far.sites[name].scale)
+        # out-of-fold Train photos look about as strange as new in-distribution photos: z near 0, not far below
+        new = (site.log_distance(_gaussian_sites(300, 0.0, seed=5)[0][name]) - site.location) / site.scale
+        assert abs(float(new.mean())) < 0.5
+    assert float(far.valid_scores.median()) > float(near.valid_scores.median()) + 0.5
 
 
 def test_statistics_round_trip_through_tensors_and_refuse_strays() -> None:
@@ -83,6 +102,31 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def test_recorder_pools_every_stage_and_reads_every_se_squeeze() -> None:
+    model = random_model("se_resnet18", seed=0, num_classes=3)
+    batch = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    outputs = {}
+    handles = [getattr(model, name).register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o))
+               for name in ("maxpool", "layer1", "layer2", "layer3", "layer4")]
+    try:
+        with FeatureRecorder(model) as recorder, torch.no_grad():
+            model(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert set(recorder.values) == {info.name for info in senet.se_blocks(model)} | set(stage_sites(model))
+    for name, output in outputs.items():
+        assert torch.allclose(recorder.values[f"stage:{name}"], output.mean(dim=(2, 3)), atol=1e-6)
+    assert hook_count(model) == 0
+    densenet = random_model("se_densenet121", seed=0, num_classes=3)
+    with FeatureRecorder(densenet, ["SE_5_16", "stage:features.denseblock4"]) as recorder, torch.no_grad():
+        densenet(batch)
+    assert recorder.values["stage:features.denseblock4"].shape == (2, 1024)
+    assert recorder.values["SE_5_16"].shape == (2, 32)
+    with pytest.raises(ValueError, match="no module"):
+        FeatureRecorder(model, ["stage:layer9"])
+
+
 def test_statistics_live_in_the_safetensors_file_and_weights_stay_float16(checkpoint: Path) -> None:
     stored = load_file(str(checkpoint.with_suffix(".safetensors")))
     extra = [key for key in stored if key.startswith("familiarity.")]
@@ -108,6 +152,21 @@ def test_analyze_reports_familiarity_in_the_same_pass(checkpoint: Path) -> None:
     blank = analyze(model, card, Image.new("RGB", (64, 64), "white"))
     plain_gray = analyze(model, card, Image.new("RGB", (64, 64), (128, 128, 128)))
     assert blank.familiarity is not None and plain_gray.familiarity is not None
+
+
+def test_statistics_of_se_squeezes_only_still_work(checkpoint: Path, tmp_path: Path) -> None:
+    """Checkpoints written before the stage sites existed hold SE sites only: they load and score as before."""
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(checkpoint.with_suffix(suffix), tmp_path / f"old{suffix}")
+    target = tmp_path / "old.safetensors"
+    state = load_file(str(target))
+    assert any(key.startswith("familiarity.site.stage:") for key in state)
+    save_file({key: value for key, value in state.items() if not key.startswith("familiarity.site.stage:")},
+              str(target))
+    model, card = load_checkpoint(target)
+    assert statistics_for(model).blocks == {info.name for info in senet.se_blocks(model)}
+    analysis = analyze(model, card, Image.new("RGB", (64, 64), "white"))
+    assert 0.0 <= analysis.familiarity <= 1.0 and hook_count(model) == 0
 
 
 def test_models_without_statistics_say_nothing(checkpoint: Path, tmp_path: Path) -> None:
@@ -136,14 +195,15 @@ def test_load_accepts_exactly_the_familiarity_keys(checkpoint: Path, tmp_path: P
     assert statistics_for(model) is None
 
 
-def test_signature_blocks_fit_the_size_budget() -> None:
+def test_signature_sites_are_the_stem_and_every_stage() -> None:
     resnet = senet.create_model("se_resnet18", num_classes=3)
-    assert familiarity_blocks(resnet) == [info.name for info in senet.se_blocks(resnet)]
-    resnet50 = senet.create_model("se_resnet50", num_classes=3)
-    chosen = familiarity_blocks(resnet50)
-    infos = {info.name: info for info in senet.se_blocks(resnet50)}
-    assert sum(infos[name].channels for name in chosen) <= 4096
-    assert {info.stage for info in infos.values()} == {infos[name].stage for name in chosen}
+    assert familiarity_sites(resnet) == ["stage:maxpool", "stage:layer1", "stage:layer2", "stage:layer3",
+                                         "stage:layer4"]
+    densenet = senet.create_model("se_densenet121", num_classes=3)
+    assert familiarity_sites(densenet) == ["stage:features.pool0"] + [f"stage:features.denseblock{k}"
+                                                                      for k in range(1, 5)]
+    assert familiarity_sites(senet.create_model("resnet18", num_classes=3)) == stage_sites(resnet)  # no SE needed
+    assert familiarity_sites(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))) == []  # outside the families
 
 
 @pytest.mark.slow
@@ -151,7 +211,9 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     data = make_dataset(tmp_path / "data", per_class=8, folds=2)
     model = random_model("se_resnet18", seed=0, num_classes=3)
     labels = sorted(LABELS)
-    card = ModelCard(arch="se_resnet18", labels=labels, input_size=(32, 32), metrics={"fold": "fold2"})
+    # a multi-class card that names its positive class (as the shipped ones do) must not be binarised
+    card = ModelCard(arch="se_resnet18", labels=labels, input_size=(32, 32), metrics={"fold": "fold2"},
+                     data={"positive": "Monkeypox"})
     path = save_checkpoint(model, card, tmp_path / "ck", half=True)
     before = {k: v.clone() for k, v in load_file(str(path)).items()}
     assert trust_main(["--checkpoint", str(path), "--data", str(data), "--components", "4"]) == 0
@@ -163,6 +225,8 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     calibration = new_card.metrics["calibration"]
     assert calibration["temperature"] > 0 and len(calibration["reliability"]) == 10
     assert new_card.metrics["familiarity"]["fitted_on"].startswith("fold2 Train")
+    sites = set(new_card.metrics["familiarity"]["sites"])
+    assert statistics_for(loaded).blocks == sites == set(familiarity_sites(loaded))
     assert (tmp_path / "ck.md").read_text().count("Calibration") >= 1
-    features, logits = features_and_logits(loaded, new_card, [], familiarity_blocks(loaded))
+    features, logits = features_and_logits(loaded, new_card, [], familiarity_sites(loaded))
     assert features == {} and logits.shape == (0, 3)
