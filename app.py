@@ -50,7 +50,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
     import gradio as gr
 
     from ui import batch as batch_tab
-    from ui import card_tab, explore, own_model, report, se_tab, tools, trust_views, upload_errors
+    from ui import card_tab, explore, guards, own_model, report, se_tab, tools, trust_views, upload_errors
     from ui import compare as compare_tab
     from ui.components import STATE_TTL
     from ui.i18n import I18N
@@ -89,9 +89,9 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
                 card_view = card_tab.layout()
                 reliability = trust_views.reliability_plot()
 
-        # Model work shares one concurrency group wide enough for every model; the per-model lock serialises
-        # requests to the same model while different models run side by side.
-        heavy = {"concurrency_limit": max(2, len(catalog.available())), "concurrency_id": "models"}
+        # Model work shares one concurrency group wide enough for every model and the slow lane (ui/lanes.py);
+        # the per-model lock serialises requests to the same model while different models run side by side.
+        heavy = guards.heavy_events(catalog)
         demo.load(None, None, theme, js=_theme_js())
         demo.load(None, js=upload_errors.JS)  # Gradio's own upload refusals in Chinese on a Chinese page
         analyses = explore.wire(demo, handlers, ui, card_view, result, theme, heavy)
@@ -103,6 +103,7 @@ def build_demo(checkpoint_dir: str | Path | None = None, *, device: str = "auto"
         batch_tab.wire(batch_tab.BatchRunner(catalog), batch_ui, heavy)
         tools.build(tools.Tools(catalog), heavy)  # /classify, /explain, /list_models: the MCP tools
         trust_views.wire(demo, trust_views.TrustViews(catalog), ui, warning, reliability, result, analyses, heavy)
+    guards.install(demo)  # queue size, per-session limits, input checks before queueing, the page's own steps
     demo.catalog = catalog  # for tests and scripts: the models this UI serves
     demo.uploads = uploads  # whether visitors may upload their own models (launch_options needs it)
     return demo
@@ -115,7 +116,7 @@ def launch_options(uploads: bool = False) -> dict[str, Any]:
         uploads: the demo takes visitors' own models, so files up to 300 MB must get through (photos are still
             held to 20 MB by ``senet.image_io``).
     """
-    from ui import own_model, trust_views
+    from ui import guards, own_model, trust_views
     from ui.components import CSS, EXAMPLES_DIR, THEME
     from ui.i18n import I18N
 
@@ -127,6 +128,8 @@ def launch_options(uploads: bool = False) -> dict[str, Any]:
         "run_history": False,  # uploaded photos are not kept in the browser either
         "allowed_paths": [str(EXAMPLES_DIR)],  # only the examples; uploads live in Gradio's own cache
         "show_error": False,  # only gr.Error messages reach the page, never exception text
+        # request-size limits, upload rate and cache cap, session capacity
+        **guards.launch_options(upload_bytes=own_model.MAX_UPLOAD_BYTES if uploads else 0),
     }
 
 

@@ -39,13 +39,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Every test talks to its server from 127.0.0.1, many uploads a minute: per-client upload rates are lifted unless
+# a test sets them (the limits are read when a request arrives, so they can change while a server runs).
+TEST_LIMITS = {"uploads_per_minute": 100_000, "upload_bytes_per_minute": 2**40}
+
+
 @contextlib.contextmanager
-def served_app(checkpoint_dir: Path, *, uploads: bool = False) -> Iterator[tuple[object, str]]:
+def guard_limits(**changes: object) -> Iterator[object]:
+    """``ui.guards.LIMITS`` with some fields changed, restored afterwards."""
+    from ui import guards
+
+    before = {name: getattr(guards.LIMITS, name) for name in changes}
+    for name, value in changes.items():
+        setattr(guards.LIMITS, name, value)
+    try:
+        yield guards.LIMITS
+    finally:
+        for name, value in before.items():
+            setattr(guards.LIMITS, name, value)
+
+
+@contextlib.contextmanager
+def served_app(checkpoint_dir: Path, *, uploads: bool = False, **limits: object) -> Iterator[tuple[object, str]]:
     """``app.build_demo`` on ``checkpoint_dir``, launched as ``python app.py`` would (same launch options) on
     127.0.0.1 and a free port; yields (demo, url) and closes the server afterwards.
 
     Args:
         uploads: with the "use your own model" panel (and its 300 MB upload limit); off, the 20 MB limit holds.
+        limits: fields of ``ui.guards.LIMITS`` changed while it runs.
     """
     import app
 
@@ -55,15 +76,16 @@ def served_app(checkpoint_dir: Path, *, uploads: bool = False) -> Iterator[tuple
     cache = tempfile.mkdtemp(prefix="senet-gradio-")
     os.environ["GRADIO_TEMP_DIR"] = cache
     try:
-        demo = app.build_demo(checkpoint_dir, device="cpu", uploads=uploads)
-        demo.queue(default_concurrency_limit=2)
-        options = app.launch_options(uploads=demo.uploads)
-        demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                    **options)
-        try:
-            yield demo, demo.local_url
-        finally:
-            demo.close()
+        with guard_limits(**{**TEST_LIMITS, **limits}):
+            demo = app.build_demo(checkpoint_dir, device="cpu", uploads=uploads)
+            demo.queue(default_concurrency_limit=2)
+            options = app.launch_options(uploads=demo.uploads)
+            demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                        **options)
+            try:
+                yield demo, demo.local_url
+            finally:
+                demo.close()
     finally:
         if previous is None:
             os.environ.pop("GRADIO_TEMP_DIR", None)

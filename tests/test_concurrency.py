@@ -38,7 +38,7 @@ def server(tmp_path_factory):
     # 128 x 128 makes the model's share of each request large enough for overlaps to happen often.
     write_checkpoint(checkpoints, "alpha", "se_resnet18", seed=1, size=128)
     write_checkpoint(checkpoints, "beta", "se_densenet121", seed=2, size=128)
-    with torch_threads(1), served_app(checkpoints) as (demo, url):
+    with torch_threads(1), served_app(checkpoints, session_events=64) as (demo, url):
         yield demo, url
 
 

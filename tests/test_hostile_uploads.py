@@ -31,7 +31,7 @@ ACCEPTED = [upload for upload in accepted_uploads() if upload.name in ACCEPTED_N
 def server(tmp_path_factory):
     checkpoints = tmp_path_factory.mktemp("checkpoints")
     write_checkpoint(checkpoints, "alpha", "se_resnet18", seed=1)
-    with torch_threads(1), served_app(checkpoints) as (demo, url):
+    with torch_threads(1), served_app(checkpoints, session_events=64) as (demo, url):
         yield demo, url, Client(url, verbose=False)
 
 

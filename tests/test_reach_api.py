@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from app_server import LABELS, free_port, torch_threads, write_checkpoint
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, ValidationError
 from hostile_files import assert_human
 from hostile_zips import EXPECTED, hostile_zip
 
@@ -96,10 +96,10 @@ def test_report_endpoint_gives_a_two_page_pdf(server, tmp_path: Path) -> None:
     if shutil.which("pdfinfo"):
         info = subprocess.run(["pdfinfo", pdf], capture_output=True, text=True, check=True, timeout=60).stdout
         assert "Pages:           2" in info
-    with pytest.raises(AppError) as caught:
+    with pytest.raises(ValidationError) as refused:  # refused before it is queued (ui/request_checks.py)
         client.predict(handle_file(str(PHOTO)), "beta", "magic", api_name="/report")
-    # The Explore tab's method dropdown checks the value first (Gradio's words, as for /analyze).
-    assert "magic" in caught.value.message and "Traceback" not in caught.value.message
+    # The Explore tab's method dropdown checks the value first, as for /analyze.
+    assert "Unknown cam method 'magic'" in str(refused.value) and "Traceback" not in str(refused.value)
     with pytest.raises(AppError) as caught:
         client.predict(handle_file(str(ROOT / "README.md")), "beta", "gradcam", api_name="/report")
     assert_human(caught.value.message)

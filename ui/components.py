@@ -3,18 +3,23 @@ the one way an error reaches the page."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import logging
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 from PIL import Image
 
 import senet
 from senet.catalog import ModelUnavailable, UnknownModel
 from senet.image_io import IMAGE_SUFFIXES, ImageRejected
 
+from . import limits
+from .request_checks import photo_payload
 from .upload_errors import for_page
 
 try:  # ZeroGPU Spaces attach a GPU only inside functions decorated with spaces.GPU; elsewhere it is a no-op.
@@ -35,7 +40,7 @@ LOG = logging.getLogger("senet.app")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
 DISPLAY_SIDE = 640  # photos are kept and drawn on at most this many pixels per side
-STATE_TTL = 900  # seconds a session's last analysis (a few MB) is kept for the follow-up views
+STATE_TTL = limits.STATE_TTL  # seconds a session's last analysis is kept for the follow-up views
 PROGRESS = gr.Progress()  # Gradio injects a live tracker into handlers whose parameter defaults to one
 THEME = gr.themes.Soft(primary_hue="orange", secondary_hue="sky", neutral_hue="slate")
 CSS = """
@@ -93,30 +98,38 @@ def photo_input(**kwargs: Any) -> gr.Image:
     subclasses a component.)
     """
     component = gr.Image(type="filepath", image_mode=None, **kwargs)
-    gradio_preprocess = component.preprocess
-
-    def preprocess(payload: Any) -> str | None:
-        if payload is None:
-            return None
-        if getattr(payload, "path", None) and not str(getattr(payload, "url", "") or "").startswith("data:"):
-            return str(payload.path)
-        try:  # a base64 data URL: Gradio writes it to a file first
-            path = gradio_preprocess(payload)  # a str: the component's type is "filepath"
-            return None if path is None else str(path)
-        except Exception:
-            raise gr.Error(for_page("This file is not an image that can be read."), print_exception=False) from None
-
-    component.preprocess = preprocess  # type: ignore[method-assign]  # on purpose: see the docstring
+    # A path in the upload cache, or a data URL's bytes once its size and header pass (ui/request_checks.py);
+    # Gradio's own preprocessing would decode a data URL before any check.
+    component.preprocess = photo_payload  # type: ignore[method-assign,assignment]  # on purpose: see the docstring
     return component
 
 
 @dataclass(frozen=True)
 class Result:
-    """One browser session's latest analysis, kept in ``gr.State`` for the cheap follow-up views."""
+    """One browser session's latest analysis, kept in ``gr.State`` for the cheap follow-up views.
+
+    Kept small, since every session holds one for STATE_TTL: the photo as a JPEG (at most DISPLAY_SIDE a side)
+    and the network's input in float16 (its pixels are multiples of 1/255, which float16 keeps exactly enough
+    for ``model_view`` to give back the same bytes).
+    """
 
     model: str
     analysis: senet.Analysis
-    photo: Image.Image  # what overlays are drawn on
+    photo_in: InitVar[Image.Image]  # what overlays are drawn on
+    photo_jpeg: bytes = field(init=False, repr=False)
+
+    def __post_init__(self, photo_in: Image.Image) -> None:
+        buffer = io.BytesIO()
+        photo_in.convert("RGB").save(buffer, "JPEG", quality=92)
+        object.__setattr__(self, "photo_jpeg", buffer.getvalue())
+        slim = dataclasses.replace(self.analysis, input_rgb=self.analysis.input_rgb.astype(np.float16))
+        object.__setattr__(self, "analysis", slim)
+
+    @property
+    def photo(self) -> Image.Image:
+        """The photo overlays are drawn on (decoded on each use)."""
+        with Image.open(io.BytesIO(self.photo_jpeg)) as image:
+            return image.convert("RGB")
 
 
 def fail(error: Exception) -> gr.Error:

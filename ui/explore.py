@@ -21,6 +21,8 @@ from . import faithfulness_view, se_tab
 from .components import DISPLAY_SIDE, EXAMPLES, LOG, PROGRESS, Result, fail, gpu, photo_input
 from .i18n import I18N, lang
 from .labels import class_names, layer_name, legend, method_name, model_choices, model_name, say, status_line
+from .lanes import LANES, is_slow
+from .request_checks import check_options, opacity_value
 from .run_control import Cancelled, Runs
 from .se_tab import PAPER_VIEW, SeHandlers
 
@@ -30,7 +32,10 @@ ANALYSES = gr.Cache(max_size=24)
 
 
 def _file_digest(image: Any) -> str | None:
-    """SHA-256 of an uploaded file's bytes (the cache key's photo part); None when it cannot be read."""
+    """SHA-256 of the photo's bytes (a data URL's, or an uploaded file's: the cache key's photo part); None when it
+    cannot be read."""
+    if isinstance(image, bytes):
+        return hashlib.sha256(image).hexdigest()
     try:
         return hashlib.sha256(Path(image).read_bytes()).hexdigest()
     except (TypeError, OSError):
@@ -77,7 +82,7 @@ class Explorer:
             progress(fraction, desc=say(key, language, method=method, percent=round(fraction * 100)))
         return report
 
-    def _result(self, image: str | None, model: str | None, method: str | None, target: str | None,
+    def _result(self, image: str | bytes | None, model: str | None, method: str | None, target: str | None,
                 layer: str | None, ticket: Any, progress: Any, language: str) -> tuple[Result, bool]:
         """The session's analysis, and whether it came from the cache (the same photo, model and options were
         analysed before)."""
@@ -91,13 +96,16 @@ class Explorer:
         if hit is not None:
             return hit["result"], True
         spec = senet.CAM_METHODS.get(method)
-        slow = spec is not None and spec.slow
+        slow = is_slow(method)
         report = self._reporter(progress, spec.display_name.split(" (")[0], language) if spec and slow else None
-        with senet.hooks.model_lock(net):  # one analysis per model at a time (analyze re-enters this lock)
+        # One analysis per model at a time (analyze re-enters the model's lock), different models side by side;
+        # slow methods in their own lane, on a copy of the model (ui/lanes.py).
+        with LANES.turn(net, slow=slow) as lane_net:
             if not self.runs.current(ticket):  # a newer request of this session came while this one waited
                 raise Cancelled
-            analysis = senet.analyze(net, card, photo_in, target=target, method=method, layer=layer,
-                                     progress=self.runs.watch(ticket, report) if slow else None)
+            analysis = LANES.run(slow, lambda: senet.analyze(
+                lane_net, card, photo_in, target=target, method=method, layer=layer,
+                progress=LANES.paced(self.runs.watch(ticket, report)) if slow else None))
         result = Result(entry.name, analysis, self._photo(photo_in, analysis, card))
         if digest:
             ANALYSES.set(key, result=result)
@@ -110,7 +118,7 @@ class Explorer:
         return (*(gr.skip() for _ in range(6)), status, gr.skip())
 
     @gpu
-    def analyze(self, image: str | None, model: str | None, method: str = "gradcam", target: str | None = "",
+    def analyze(self, image: str | bytes | None, model: str | None, method: str = "gradcam", target: str | None = "",
                 layer: str | None = "", opacity: float = 0.5, block: str = PAPER_VIEW,
                 compare: str = "top", theme: str = "light", request: gr.Request | None = None,
                 progress: gr.Progress = PROGRESS, event: gr.EventData | None = None) -> tuple[Any, ...]:
@@ -133,12 +141,13 @@ class Explorer:
             ``<details>`` element).
         """
         language = lang(request)
+        check_options(method, target, layer, opacity, block, compare, theme)
         ticket = self.runs.start(_page_session(request, event))
         start = time.perf_counter()
         try:
             result, cached = self._result(image, model, method, target, layer, ticket, progress, language)
             analysis = result.analysis
-            overlay = senet.overlay(result.photo, analysis.cam, opacity=float(opacity))
+            overlay = senet.overlay(result.photo, analysis.cam, opacity=opacity_value(opacity))
             heatmap = senet.heatmap_image(analysis.cam, size=result.photo.size)
             chart, overview = self.se.figures(result, block, compare, theme, language)
         except Cancelled:
@@ -161,7 +170,7 @@ class Explorer:
                              model_name(entry.display_name, language), language, cached=cached)
         return shown, overlay, heatmap, chart, overview, sentence, status, result
 
-    def analyze_if_image(self, image: str | None, model: str | None, method: str, target: str | None,
+    def analyze_if_image(self, image: str | bytes | None, model: str | None, method: str, target: str | None,
                          layer: str | None, opacity: float, block: str, compare: str, theme: str,
                          request: gr.Request | None = None, progress: gr.Progress = PROGRESS,
                          event: gr.EventData | None = None) -> tuple[Any, ...]:
@@ -258,7 +267,7 @@ class Explorer:
         """The heatmap on the photo at another opacity (from this session's last analysis)."""
         if result is None:
             return gr.skip()
-        return senet.overlay(result.photo, result.analysis.cam, opacity=float(opacity))
+        return senet.overlay(result.photo, result.analysis.cam, opacity=opacity_value(opacity))
 
     @staticmethod
     def pick_example(evt: gr.SelectData) -> str:

@@ -22,6 +22,7 @@ from senet.image_io import load_image
 from senet.pdf_report import build_report
 from ui.components import DISPLAY_SIDE, fail, gpu
 from ui.i18n import I18N, add, lang
+from ui.lanes import LANES, is_slow
 
 add({
     "en": {"report_button": "Download report (PDF)", "report_file": "Report"},
@@ -36,7 +37,7 @@ class Reporter:
         self.catalog = catalog
 
     @gpu
-    def report(self, image: str | None, model: str | None, method: str = "gradcam",
+    def report(self, image: str | bytes | None, model: str | None, method: str = "gradcam",
                request: gr.Request | None = None) -> str:
         """A two-page PDF report of one photo's analysis: the photo, the prediction in words and numbers, the
         heatmap with its caption and colour scale, the SE channel-weight chart, the model and its accuracy, the
@@ -53,10 +54,14 @@ class Reporter:
         try:
             photo = load_image(image)
             net, card, entry = self.catalog.load(model or None)
-            analysis = senet.analyze(net, card, photo, method=method)
+            with LANES.turn(net, slow=is_slow(method)) as lane_net:  # slow methods in their own lane
+                analysis = LANES.run(is_slow(method), lambda: senet.analyze(
+                    lane_net, card, photo, method=method, progress=LANES.paced() if is_slow(method) else None))
             shown = photo.copy()
             shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
             pdf = build_report(shown, analysis, card, model_name=entry.display_name, lang=lang(request))
+        except gr.Error:
+            raise
         except Exception as error:
             raise fail(error) from None
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", entry.name)

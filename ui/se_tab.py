@@ -26,6 +26,7 @@ from senet.interventions import InterventionError, stage_blocks
 from . import i18n, se_figures
 from .components import Result, fail, gpu
 from .i18n import I18N
+from .request_checks import channel_index, channel_number, check_options
 
 PAPER_VIEW = "paper"  # block picker value: the SE paper's Fig. 6 blocks (see se_analysis.paper_blocks)
 LAST_STAGE = 5
@@ -111,7 +112,7 @@ def model_view(result: Result) -> Image.Image:
     Re-running the card's preprocessing on it gives the same input tensor (the resize works on uint8), so
     interventions and scores start from the analysis's own probabilities.
     """
-    return Image.fromarray(np.round(result.analysis.input_rgb * 255).astype(np.uint8))
+    return Image.fromarray(np.round(result.analysis.input_rgb.astype(np.float32) * 255).astype(np.uint8))
 
 
 class SeHandlers:
@@ -168,6 +169,7 @@ class SeHandlers:
         """Another block or class selection: the chart and the takeaway (the overview stays as it is)."""
         if result is None:
             return gr.skip(), gr.skip()
+        check_options(None, None, None, 0, block, compare, theme)
         language = i18n.lang(request)
         return (self.chart(result, block, compare, theme, language, bool(all_channels)),
                 self.takeaway(result, block, language))
@@ -220,9 +222,10 @@ class SeHandlers:
             return gr.skip()
         if result is None or block is None or channel is None:
             return None
+        block, channel = channel_index(result, block, channel)
         try:
             net, card, _ = self.catalog.load(result.model)
-            heat = senet.channel_map(net, card, model_view(result), block, int(channel))  # serialised per model
+            heat = senet.channel_map(net, card, model_view(result), block, channel)  # serialised per model
         except Exception as error:
             raise fail(error) from None
         photo = model_view(result) if card.resize_ratio < 1 else result.photo
@@ -235,12 +238,14 @@ class SeHandlers:
         if result is None:
             return ""
         language = i18n.lang(request)
+        if kind == "channel":
+            channel = channel_number(channel)  # its range and the block are checked by the library, in words
         try:
             net, card, _ = self.catalog.load(result.model)
             if kind == "stage5":
                 options: dict[str, Any] = {"bypass": stage_blocks(net, LAST_STAGE)}
             elif kind == "channel":
-                options = {"mute": {block or "": [int(channel) if channel is not None else -1]}}
+                options = {"mute": {block or "": [channel if isinstance(channel, int) else -1]}}
             else:
                 options = {"bypass": [block or ""]}
             change = senet.intervene(net, card, model_view(result), **options)  # serialised per model inside

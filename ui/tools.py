@@ -2,9 +2,9 @@
 
 They have no widgets of their own (hidden components carry their inputs and outputs) and are what
 ``python app.py --mcp`` serves as MCP tools through Gradio's MCP server: the docstrings below are the tool
-descriptions an assistant reads, so they explain the app's terms. Photos come as a URL or a base64 data URL
-(Gradio's MCP conventions); Gradio downloads URLs itself, with its protection against addresses on the
-server's own network (loopback, private ranges) left on.
+descriptions an assistant reads, so they explain the app's terms. Photos come as a base64 data URL or an uploaded
+file; web addresses are refused before the request is queued (``ui/request_checks.py``): Gradio would download
+them without a size limit, and every photo must pass the same 20 MB limit and header checks before decoding.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from senet.batch import positive_class
 from senet.catalog import Catalog, headline_accuracy
 from senet.image_io import load_image
 from ui.components import DISPLAY_SIDE, fail, gpu, photo_input
+from ui.lanes import LANES, is_slow
 
 
 class Tools:
@@ -34,7 +35,11 @@ class Tools:
         try:
             photo = load_image(image)
             net, card, entry = self.catalog.load(model or None)
-            analysis = senet.analyze(net, card, photo, method=method)
+            with LANES.turn(net, slow=is_slow(method)) as lane_net:  # slow methods in their own lane
+                analysis = LANES.run(is_slow(method), lambda: senet.analyze(
+                    lane_net, card, photo, method=method, progress=LANES.paced() if is_slow(method) else None))
+        except gr.Error:
+            raise
         except Exception as error:
             raise fail(error) from None
         return photo, analysis, card, entry
@@ -46,7 +51,8 @@ class Tools:
         diagnosis: always tell the user to see a health professional about a rash.
 
         Args:
-            image: the photo, as an http(s) URL or a base64 data URL ("data:image/jpeg;base64,...").
+            image: the photo, as a base64 data URL ("data:image/jpeg;base64,...", at most 20 MB); web addresses
+                are not fetched.
             model: which classifier to use, a name from the list_models tool; empty for the most accurate one.
         Returns:
             A JSON object (as text): "top_class" (the most likely class), "probability" (its probability, 0 to 1),
@@ -77,7 +83,8 @@ class Tools:
         blue: regions that mattered little). The heatmap shows where the model looked, not where a disease is.
 
         Args:
-            image: the photo, as an http(s) URL or a base64 data URL ("data:image/jpeg;base64,...").
+            image: the photo, as a base64 data URL ("data:image/jpeg;base64,...", at most 20 MB); web addresses
+                are not fetched.
             model: which classifier to use, a name from the list_models tool; empty for the most accurate one.
             method: how the heatmap is computed: "gradcam" (default, fast and standard), "gradcam++",
                 "xgradcam", "hirescam", "layercam", "eigencam"; "scorecam" and "ablationcam" are slow.

@@ -1,0 +1,138 @@
+"""HTTP limits as ASGI middleware: body sizes from ``Content-Length`` before a body is read, a per-client upload
+rate, and a cap on the bytes in Gradio's upload cache (old uploads evicted first, then new ones refused)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import threading
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+from senet.image_io import MAX_BYTES
+
+from .limits import LIMITS, Limits
+
+
+class UploadLedger:
+    """Per-client upload rate and the upload cache's size (Gradio's cache directory, shared by all sessions)."""
+
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self.limits = limits
+        self._recent: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def admit(self, client: str, size: int, cache_dir: str | Path, largest: int = 0) -> str | None:
+        """None when an upload of ``size`` bytes may go ahead, else the refusal. ``largest``: the biggest upload
+        this server takes (a visitor's own model), which the per-minute and cache limits always let through."""
+        now = time.monotonic()
+        per_minute = max(self.limits.upload_bytes_per_minute, largest)
+        cap = max(self.limits.upload_cache_bytes, largest)
+        with self._lock:
+            recent = self._recent[client]
+            while recent and now - recent[0][0] > 60:
+                recent.popleft()
+            if len(recent) >= self.limits.uploads_per_minute or \
+                    sum(n for _, n in recent) + size > per_minute:
+                return "Too many uploads from your address in the last minute. Please wait a minute and try again."
+            if len(self._recent) > 10_000:  # forget idle clients
+                for key in [key for key, value in self._recent.items() if not value]:
+                    del self._recent[key]
+            if cache_bytes(cache_dir) + size > cap:
+                evict_uploads(cache_dir, cap - size, self.limits.upload_keep_s)
+                if cache_bytes(cache_dir) + size > cap:
+                    return "The server's upload space is full. Please try again in a few minutes."
+            recent.append((now, size))
+        return None
+
+
+def _files(directory: str | Path) -> list[os.DirEntry]:
+    found, stack = [], [str(directory)]
+    while stack:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(entry)
+    return found
+
+
+def cache_bytes(directory: str | Path) -> int:
+    """Bytes of the files under ``directory`` (0 when it does not exist)."""
+    total = 0
+    for entry in _files(directory):
+        with contextlib.suppress(OSError):
+            total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def evict_uploads(directory: str | Path, target_bytes: int, keep_s: float) -> None:
+    """Delete the oldest uploads (older than ``keep_s``) until the cache holds at most ``target_bytes``."""
+    entries = []
+    for entry in _files(directory):
+        with contextlib.suppress(OSError):
+            info = entry.stat(follow_symlinks=False)
+            entries.append((info.st_mtime, info.st_size, entry.path))
+    total = sum(size for _, size, _ in entries)
+    cutoff = time.time() - keep_s
+    for mtime, size, path in sorted(entries):
+        if total <= target_bytes or mtime > cutoff:
+            break
+        with contextlib.suppress(OSError):
+            os.remove(path)
+            total -= size
+
+
+class RequestGuard:
+    """ASGI middleware: body-size limits on every POST, upload rate and upload-cache cap on uploads."""
+
+    def __init__(self, app: Any, limits: Limits = LIMITS, upload_bytes: int = 0) -> None:
+        self.app = app
+        self.limits = limits
+        self.upload_bytes = upload_bytes  # the largest single file this server takes, when above the photo limits
+        self.uploads = UploadLedger(limits)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        try:
+            length = int(headers.get("content-length", ""))
+        except ValueError:
+            length = -1
+        upload = scope["path"].rstrip("/").endswith("/upload")
+        upload_limit = max(self.limits.upload_body_bytes, self.upload_bytes + 2**20)
+        limit = upload_limit if upload else self.limits.json_body_bytes
+        refusal = None
+        if length < 0 and headers.get("transfer-encoding"):  # a body of unknown size: its size cannot be checked
+            refusal = 411, "Please send the request with a Content-Length header."
+        elif length > limit:
+            refusal = 413, (f"The request is too large ({length / 2**20:.1f} MB); images are limited to "
+                            f"{MAX_BYTES // 2**20} MB.")
+        elif upload:
+            cache_dir = getattr(scope.get("app"), "uploaded_file_dir", None)
+            if cache_dir is not None:
+                message = await asyncio.to_thread(self.uploads.admit, _client(scope, headers), max(length, 0),
+                                                  cache_dir, self.upload_bytes)
+                if message:
+                    refusal = 429 if "Too many" in message else 503, message
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, message = refusal
+        body = json.dumps({"detail": message}).encode() if not upload else message.encode()
+        content_type = b"application/json" if not upload else b"text/plain; charset=utf-8"
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _client(scope: dict, headers: dict[str, str]) -> str:
+    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()  # a Space sits behind a proxy
+    return forwarded or (scope.get("client") or ("unknown",))[0]
