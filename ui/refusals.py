@@ -102,6 +102,7 @@ TEMPLATES: dict[str, str] = {
 # Parts whose words are translated too (comma-separated lists of class names).
 _PART_WORDS: dict[str, Callable[[str], str]] = {
     "classes": lambda text: "、".join(texts.LABELS_ZH.get(name, name) for name in text.split(", ")),
+    "suffix": lambda text: "这种文件" if text == "this" else text,  # senet.private_models: a file without a suffix
     "name": lambda text: _LABELS_ZH().get(text, text),  # an input's label, as ui/request_checks names it
 }
 
