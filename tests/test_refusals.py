@@ -90,12 +90,15 @@ def test_handlers_refuse_in_the_language_of_the_request() -> None:
         busy = lanes._error(lanes.MODEL_BUSY).message
         own = refusals.own_model_refusal("weights.pth: the state dict has no SE blocks.").message
         known = refusals.own_model_refusal(str(UploadRefused("The file is 300 MB; the limit is 200 MB."))).message
+        labels = refusals.own_model_refusal("This file holds SE-ResNet-18, SE reduction 16, 2 classes: type its 2 "
+                                            "class names, in the order used in training.").message
     finally:
         LocalContext.request.reset(token)
     assert said == ["这个模型没有类别 'Cowpox?'；可选：水痘、麻疹。", "模型 alpha 不可用；请选择其他模型。",
                     "分析意外失败。请换一张照片或换一个模型再试。"], said
     assert busy == "这个模型正忙于其他分析。请一分钟后再试。"
     assert known == "文件大小为 300 MB；上限为 200 MB。"
+    assert labels == "这个文件包含SE-ResNet-18，SE 压缩比 16，2 个类别：请按训练时的顺序输入它的 2 个类别名称。", labels
     assert own.startswith("无法使用这个模型文件（weights.pth: the state dict has no SE blocks）"), own
     # API clients (no Accept-Language) and English pages: the library's English.
     assert fail(errors[0]).message == str(errors[0])

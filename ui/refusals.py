@@ -103,8 +103,18 @@ TEMPLATES: dict[str, str] = {
 _PART_WORDS: dict[str, Callable[[str], str]] = {
     "classes": lambda text: "、".join(texts.LABELS_ZH.get(name, name) for name in text.split(", ")),
     "suffix": lambda text: "这种文件" if text == "this" else text,  # senet.private_models: a file without a suffix
+    "what": lambda text: _recognised_zh(text),
     "name": lambda text: _LABELS_ZH().get(text, text),  # an input's label, as ui/request_checks names it
 }
+
+
+def _recognised_zh(text: str) -> str:
+    """``senet.recognize``'s ``SE-ResNet-50, SE reduction 16, SE layers without biases, 2 classes`` in Chinese
+    (the architecture's name stays)."""
+    for english, chinese in ((r"SE reduction (\d+)", r"SE 压缩比 \1"), (r"SE layers without biases", "SE 层无偏置"),
+                             (r"(\d+) classes", r"\1 个类别"), (r", ", "，")):
+        text = re.sub(english, chinese, text)
+    return text
 
 
 def _LABELS_ZH() -> dict[str, str]:  # noqa: N802 (a table, built on use: tab modules add labels when imported)
