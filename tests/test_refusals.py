@@ -29,7 +29,7 @@ LATIN_ALLOWED = re.compile(r"Grad-CAM|Score-CAM|Ablation-CAM|CAM|SE|\.pth|\.pt|\
 SAMPLE = {"n": "3", "size": "21.0", "limit": "20", "name": "alpha", "models": "alpha, beta", "value": "'x'",
           "choices": "layer3, layer4", "classes": "Chickenpox, Measles", "block": "SE_5_2", "last": "6",
           "index": "9", "first": "SE_2_1", "blocks": "SE_2_1, SE_5_2", "methods": "gradcam, gradcampp",
-          "count": "2", "suffix": ".txt", "what": "SE-ResNet-18", "low": "0", "high": "1"}
+          "count": "2", "suffix": ".txt", "what": "SE-ResNet-18", "low": "0", "high": "1", "need": "7"}
 ZH_REQUEST = SimpleNamespace(headers={"accept-language": "zh-CN,zh;q=0.9"})
 
 

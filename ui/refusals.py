@@ -95,6 +95,11 @@ TEMPLATES: dict[str, str] = {
     "Upload a .pth, .pt or .safetensors weights file, not {suffix}.":
         "请上传 .pth、.pt 或 .safetensors 权重文件，而不是 {suffix}。",
     "The file is {size} MB; the limit is {limit} MB.": "文件大小为 {size} MB；上限为 {limit} MB。",
+    ("{count} labels were given but the model has {need} outputs ({what}); give exactly {need} class names, in "
+     "training order."):
+        "输入了 {count} 个类别名称，但模型有 {need} 个输出（{what}）；请按训练顺序输入恰好 {need} 个类别名称。",
+    "every label must be 1 to {limit} characters long.": "每个类别名称必须为 1 到 {limit} 个字符。",
+    "the label {value} is given twice; class names must be unique.": "类别名称 {value} 重复了；类别名称必须各不相同。",
     "This file holds {what}: type its {count} class names, in the order used in training.":
         "这个文件包含{what}：请按训练时的顺序输入它的 {count} 个类别名称。",
 }
@@ -129,9 +134,14 @@ _GREEDY = {"name": ".+"}  # a label has spaces ("cam method"); the value after i
 
 
 def _compile(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_GREEDY.get(part, '.+?')})"
-                    for i, part in enumerate(parts))
+    parts, seen = re.split(r"\{(\w+)\}", template), set()
+    regex = ""
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            regex += re.escape(part)
+        else:  # a part named twice must repeat the same text
+            regex += f"(?P={part})" if part in seen else f"(?P<{part}>{_GREEDY.get(part, '.+?')})"
+            seen.add(part)
     return re.compile(f"^{regex}$", re.S)
 
 
