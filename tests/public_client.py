@@ -67,11 +67,12 @@ def _message(detail: Any) -> str:
 
 
 def join(url: str, index: int, data: list[Any], session_hash: str, *, trigger_id: int | None = None,
-         event_data: Any = None, timeout: float = 30) -> Reply | None:
-    """Queue one event; a Reply when it was refused, None when it was accepted (read it with ``outcome``)."""
+         event_data: Any = None, timeout: float = 30, headers: dict[str, str] | None = None) -> Reply | None:
+    """Queue one event; a Reply when it was refused, None when it was accepted (read it with ``outcome``).
+    ``headers``: e.g. a browser's ``Accept-Language`` (the page's language)."""
     body = {"data": data, "fn_index": index, "session_hash": session_hash, "trigger_id": trigger_id,
             "event_data": event_data}
-    response = httpx.post(url.rstrip("/") + "/gradio_api/queue/join", json=body, timeout=timeout)
+    response = httpx.post(url.rstrip("/") + "/gradio_api/queue/join", json=body, timeout=timeout, headers=headers)
     if response.status_code == 200:
         return None
     try:

@@ -517,3 +517,28 @@ def test_gradio_upload_refusals_follow_the_page_language(browser, tmp_path: Path
             assert not errors, errors  # the page script that translates the toasts fails nowhere
         finally:
             page.close()
+
+
+def test_own_model_refusal_is_chinese_on_a_chinese_page(served, browser) -> None:
+    """A refusal the app raises (here: "Add" with no weights file) reaches a Chinese page in Chinese, toast title
+    included; only the file types stay Latin."""
+    demo, url = served
+    if not demo.uploads:
+        pytest.skip("uploads are switched off in this environment")
+    page = browser.new_page(viewport=LAPTOP, locale="zh-CN")
+    try:
+        page.goto(url)
+        page.wait_for_selector("#own-model", timeout=60_000)
+        page.locator("#own-model button").first.click()  # open the accordion
+        page.locator("#own-add").click()
+        toast = page.locator('[data-testid="toast-body"]').last
+        toast.wait_for(timeout=30_000)
+        page.wait_for_function("() => document.querySelector('[data-testid=\"toast-body\"]')?.innerText"
+                               ".includes('请先选择')", timeout=10_000)
+        text = toast.inner_text()
+        assert "请先选择一个 .pth、.pt 或 .safetensors 文件。" in text and "错误" in text, text
+        assert not re.search(r"[A-Za-z]{2,}", re.sub(r"\.(pth|pt|safetensors)", "", text)), text
+        time.sleep(0.6)  # the toast slides in
+        _shot(page, "own_model_refused_zh")
+    finally:
+        page.close()

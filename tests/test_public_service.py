@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pickle
+import re
 import resource
 import socket
 import subprocess
@@ -473,3 +474,29 @@ def test_refusals_before_queueing_follow_the_pages_language(server):
         assert response.status_code == 422
         answers[language] = response.json()["detail"][0]["message"]
     assert answers["en-US"].startswith("The image is too large") and answers["zh-CN"].startswith("图片太大"), answers
+
+
+def test_refusals_of_handlers_and_guards_are_chinese_on_a_chinese_page(server):
+    """Before queueing (the guard), in the handler (the library's option errors, the intervention's) and a full
+    queue: all in Chinese when the request carries a Chinese Accept-Language; only names and values stay Latin."""
+    demo, url = server
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    analyze, mute = fn_index(demo, "analyze"), fn_index(demo, "intervene_channel")
+    name = session()
+    assert call(url, analyze, analyze_data(GOOD), name).ok  # the channel buttons act on this session's result
+    said = [call(url, analyze, analyze_data(GOOD, "alpha", "nope"), headers=zh).message,
+            call(url, analyze, analyze_data(GOOD, "alpha", target="Smallpox"), name, headers=zh).message,
+            call(url, mute, [None, "SE_5_2", 9999], name, headers=zh).message]
+    before = demo._queue.max_size
+    demo._queue.max_size = 0
+    try:
+        said.append(join(url, analyze, analyze_data(GOOD), session(), headers=zh).message)
+    finally:
+        demo._queue.max_size = before
+    assert said[0].startswith("未知的CAM 方法 'nope'；可选："), said
+    assert said[1].startswith("这个模型没有类别 'Smallpox'；可选：水痘、"), said
+    assert said[2] == "SE_5_2 的通道为 0 到 511，收到的是 9999。", said
+    assert said[3].startswith("服务器正忙：已有 "), said
+    names = re.compile(r"'nope'|'Smallpox'|SE_5_2|CAM|[a-z_]*cam[a-z_]*|[\d.,，：；。 ]")
+    for message in said:
+        assert not re.search(r"[A-Za-z]{2,}", names.sub("", message)), message

@@ -15,6 +15,7 @@ from senet import batch as batching
 from senet.catalog import Catalog
 from ui.components import PROGRESS, fail, gpu
 from ui.i18n import I18N, add
+from ui.refusals import refuse
 
 MAX_GALLERY = 60  # overlays shown on the page; the table and the CSV hold every file
 GALLERY_SIDE = 320
@@ -81,7 +82,7 @@ class BatchRunner:
             positive_vs_rest, unfamiliar, reason), the same as a table, and the heatmaps of the first photos.
         """
         if not files:
-            raise gr.Error("Please upload some photos or a .zip archive first.", print_exception=False)
+            raise refuse("Please upload some photos or a .zip archive first.")
         paths = [getattr(item, "path", None) or getattr(item, "name", None) or str(item) for item in files]
         try:
             net, card, entry = self.catalog.load(model or None)

@@ -16,6 +16,7 @@ from senet.image_io import load_image
 from ui import se_figures
 from ui.components import DISPLAY_SIDE, fail, gpu, photo_input
 from ui.i18n import I18N, add, lang
+from ui.refusals import refuse
 from ui.se_tab import plot
 
 add({
@@ -95,13 +96,12 @@ class Comparer:
         language = lang(request)
         method = method or "gradcam"
         if method not in senet.CAM_METHODS or senet.CAM_METHODS[method].slow:
-            raise gr.Error(f"Please choose one of these CAM methods: {', '.join(k for _, k in FAST_METHODS)}.",
-                           print_exception=False)
+            raise refuse(f"Please choose one of these CAM methods: {', '.join(k for _, k in FAST_METHODS)}.")
         try:
             photo = load_image(image)
             result = comparing.compare(self.catalog, photo, list(models or []), method=method)
         except comparing.CompareError as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise refuse(str(error)) from None
         except Exception as error:
             raise fail(error) from None
         shown = photo.copy()

@@ -19,8 +19,8 @@ from senet.catalog import ModelUnavailable, UnknownModel
 from senet.image_io import IMAGE_SUFFIXES, ImageRejected
 
 from . import limits
+from .refusals import refuse
 from .request_checks import photo_payload
-from .upload_errors import for_page
 
 try:  # ZeroGPU Spaces attach a GPU only inside functions decorated with spaces.GPU; elsewhere it is a no-op.
     import spaces
@@ -133,14 +133,14 @@ class Result:
 
 
 def fail(error: Exception) -> gr.Error:
-    """A human message for the page; anything unexpected is logged, never shown."""
+    """A human message for the page, in its language; anything unexpected is logged, never shown."""
     if isinstance(error, ModelUnavailable):  # the reason (a file error) is for the operator's log, not visitors
         LOG.warning("%s", error)
         name = str(error).split(" is unavailable", 1)[0]
-        return gr.Error(f"The model {name} is unavailable; choose another one.", print_exception=False)
+        return refuse(f"The model {name} is unavailable; choose another one.")
     if isinstance(error, ImageRejected):
-        return gr.Error(for_page(str(error)), print_exception=False)  # Chinese on a Chinese page
+        return refuse(str(error))
     if isinstance(error, UnknownModel | senet.OptionError):
-        return gr.Error(str(error), print_exception=False)
+        return refuse(str(error))
     LOG.exception("analysis failed")
-    return gr.Error("The analysis failed unexpectedly. Please try another photo or model.", print_exception=False)
+    return refuse("The analysis failed unexpectedly. Please try another photo or model.")

@@ -32,8 +32,8 @@ from .http_limits import RequestGuard, cache_bytes, evict_uploads
 from .i18n import lang
 from .lanes import LANES, MODEL_BUSY, SLOW_BUSY, SLOW_SESSION, Lanes, heavy_events, is_slow
 from .limits import LIMITS, STATE_TTL, Limits
+from .refusals import in_language
 from .request_checks import channel_index, check_options, input_problem, opacity_value, photo_payload
-from .upload_errors import in_language
 
 INTERNAL = ("select_model", "analyze_if_image", "drill_pickers", "pick_example")  # the page's own steps
 DOCUMENTED: tuple[str, ...] = ()  # api_names of internal handlers that stay an API (the picker's is switch_model)
@@ -68,13 +68,15 @@ class QueueGuard:
             refusal = self.refusal(queue, body)
             if refusal:
                 message, code = refusal
-                if isinstance(message, list):  # an input's sentence: image refusals in Chinese on a Chinese page
-                    language = lang(request)
+                language = lang(request)  # the page's language; API clients send none and get English
+                if isinstance(message, list):  # an input's sentence (Gradio's validation shape)
                     message = [{**item, "message": in_language(item["message"], language)} for item in message]
+                else:
+                    message = in_language(message, language)
                 return False, message, code
             success, message, code = await original(body, request, username)
             if code == "queue_full":
-                message = QUEUE_FULL.format(n=len(queue))
+                message = in_language(QUEUE_FULL.format(n=len(queue)), lang(request))
             elif success and body.session_hash:
                 self._tokens[(body.session_hash, body.fn_index)] += 1
             return success, message, code

@@ -13,9 +13,11 @@ from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any
 
+from senet import texts
 from senet.image_io import MAX_BYTES
 
 from .limits import LIMITS, Limits
+from .refusals import in_language
 
 
 class UploadLedger:
@@ -126,6 +128,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         status, message = refusal
+        message = in_language(message, texts.language(headers.get("accept-language")))  # the page's language
         body = json.dumps({"detail": message}).encode() if not upload else message.encode()
         content_type = b"application/json" if not upload else b"text/plain; charset=utf-8"
         await send({"type": "http.response.start", "status": status,

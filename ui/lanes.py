@@ -30,6 +30,7 @@ import senet
 from senet.catalog import Catalog
 
 from .limits import LIMITS, Limits
+from .refusals import refuse
 
 SLOW_BUSY = ("Slow methods (Score-CAM, Ablation-CAM) are busy: {n} are already waiting. Please try again in a "
              "minute, or use a fast method such as Grad-CAM.")
@@ -50,7 +51,7 @@ def _lower_priority() -> None:
 
 
 def _error(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
+    return refuse(message)  # in the page's language
 
 
 def is_slow(method: str | None) -> bool:

@@ -24,6 +24,7 @@ from senet.catalog import Catalog, Entry
 from senet.private_models import MAX_UPLOAD_BYTES, SUFFIXES, PrivateModels, UploadRefused, is_private_name
 from ui.i18n import I18N, add, lang
 from ui.labels import model_choices
+from ui.refusals import own_model_refusal, refuse
 
 UPLOADS_ENV = "SENET_UPLOADS"  # "1" turns uploads on (needed on a Space), "0" off
 MAX_MODELS_ENV = "SENET_MAX_OWN_MODELS"
@@ -138,7 +139,7 @@ class OwnModels:
 
     def _private(self) -> PrivateModels:
         if not isinstance(self.catalog, SessionCatalog):
-            raise gr.Error("Uploads are switched off on this server.", print_exception=False)
+            raise refuse("Uploads are switched off on this server.")
         return self.catalog.private
 
     def add(self, file: str | None, labels: str | None, title: str | None,
@@ -149,13 +150,13 @@ class OwnModels:
             The picker (with the new model chosen), a status sentence, and an emptied file input.
         """
         if not file:
-            raise gr.Error("Choose a .pth, .pt or .safetensors file first.", print_exception=False)
+            raise refuse("Choose a .pth, .pt or .safetensors file first.")
         path = Path(file)
         try:
             held = self._private().add(str(request.session_hash or ""), path, parse_labels(labels),
                                             title=title or "")
         except UploadRefused as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise own_model_refusal(str(error)) from None
         finally:
             path.unlink(missing_ok=True)  # the weights now live in memory only; free the upload cache at once
         if lang(request) == "zh":

@@ -11,11 +11,11 @@ import gradio as gr
 
 from senet.image_io import ImageRejected, check_header, read_data_url
 
-from .upload_errors import for_page
+from .refusals import refuse
 
 
 def _error(message: str) -> gr.Error:
-    return gr.Error(message, print_exception=False)
+    return refuse(message)  # in the page's language
 
 
 def _text_or_empty(value: Any, name: str) -> None:
@@ -93,7 +93,7 @@ def photo_payload(payload: Any, upload_dir: str | None = None) -> str | bytes | 
             data = read_data_url(url)
             check_header(data)
         except ImageRejected as error:
-            raise _error(for_page(str(error))) from None  # Chinese on a Chinese page
+            raise _error(str(error)) from None
         return data
     if not isinstance(path, str) or not path:
         raise _error("The photo must be an uploaded file or a data: URL. Please upload the image first.")

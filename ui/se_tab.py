@@ -26,6 +26,7 @@ from senet.interventions import InterventionError, stage_blocks
 from . import i18n, se_figures
 from .components import Result, fail, gpu
 from .i18n import I18N
+from .refusals import refuse
 from .request_checks import channel_index, channel_number, check_options
 
 PAPER_VIEW = "paper"  # block picker value: the SE paper's Fig. 6 blocks (see se_analysis.paper_blocks)
@@ -250,7 +251,7 @@ class SeHandlers:
                 options = {"bypass": [block or ""]}
             change = senet.intervene(net, card, model_view(result), **options)  # serialised per model inside
         except InterventionError as error:
-            raise gr.Error(f"{error}.", print_exception=False) from None
+            raise refuse(f"{error}.") from None
         except Exception as error:
             raise fail(error) from None
         return intervention_markdown(change, language)

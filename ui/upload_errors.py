@@ -10,7 +10,8 @@ exceeded maximum allowed size``) only reaches API clients: the page checks the s
 follows) it watches the toasts and rewrites exactly these messages and titles, keeping the sizes and names.
 
 ``in_language`` gives the Chinese of the library's refusals (``ImageRejected``): the library keeps one English
-sentence per refusal, the app the words of each language.
+sentence per refusal, the app the words of each language. Handlers do not call it directly: ``ui/refusals.py``
+(every refusal of the page, this table included) is the one way in.
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from gradio.context import LocalContext
-
 from senet.image_io import FORMAT_NAMES
-
-from .i18n import lang
 
 _FORMATS_ZH = FORMAT_NAMES.replace(", ", "、").replace(" or ", " 或 ")
 _SIZE = r"\(([^()]*)\)"
@@ -71,11 +68,6 @@ def in_language(message: str, language: str) -> str:
         if match:
             return zh(match) if callable(zh) else match.expand(zh)
     return message
-
-
-def for_page(message: str) -> str:
-    """``message`` in the language of the page whose request is being handled (English outside a request)."""
-    return in_language(message, lang(LocalContext.request.get(None)))
 
 
 def _share(text: str) -> str:
