@@ -11,7 +11,8 @@ One forward pass per photo with hooks that record, for every candidate site, wha
 
 Photo sets (fixed seeds; which are dev and which are held out is decided here, before anything is measured):
 
-- ``train`` / ``valid`` / ``test``: the checkpoint's fold (``test_lowres``: the Test photos shrunk to 112 px and
+- ``train`` / ``valid`` / ``test``: the checkpoint's fold (``train_lowres``: the Train photos shrunk like the
+  natural corpora, in-distribution examples for outlier exposure; ``test_lowres``: the Test photos shrunk to 112 px and
   JPEG-compressed like the natural corpora, a control for "flags low resolution" rather than "flags non-skin");
 - ``woof_dev`` / ``woof_held``: Imagewoof split in two halves with seed 0, up to ``--natural`` photos each;
 - ``nette_held``: Imagenette (held out as a whole);
@@ -144,6 +145,7 @@ def main() -> None:
         samples = getattr(splits, part)
         sets[part] = [lambda s=s: open_rgb(s.path) for s in samples]
         labels[part] = label_indices(samples, card.labels)
+    sets["train_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.train]  # outlier exposure's in-dist
     sets["valid_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.valid]
     sets["test_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.test]
     for name, paths in natural_halves(args.pretrain, args.natural).items():

@@ -17,6 +17,10 @@ share of Valid photos that look *less* familiar than this one (1: as familiar as
 (90 % by default) of Valid photos. Which sites and which combination were chosen on dev sets only
 (``scripts/familiarity_study.py``; README, "How the familiarity method was chosen").
 
+Optionally (``fit_statistics(..., outliers=...)``, ``python -m senet.trust --outliers DIR...``) an
+outlier-exposure head on the same features joins the score (``senet.outlier_head``): a photo's strangeness is
+then the larger of the two, each standardised on Valid. The shipped checkpoints do not use it (README).
+
 Everything is stored as float32 tensors under ``familiarity.`` in the checkpoint's safetensors file; models
 loaded without them give ``None`` (the app then says nothing).
 """
@@ -35,6 +39,7 @@ from torch import nn
 from .family import FamilyModel
 from .hooks import HookSet
 from .layers import se_blocks
+from .outlier_head import DEFAULT_L2, OUTLIER_PREFIX, OutlierHead, fit_outlier_head
 
 PREFIX = "familiarity."
 STAGE_PREFIX = "stage:"  # site names of pooled stage outputs; SE squeezes use the block's name ("SE_3_2")
@@ -70,12 +75,15 @@ class FamiliarityStatistics:
     sites: Mapping[str, Site]  # SE block name ("SE_3_2") or "stage:<module path>" -> Site
     valid_scores: torch.Tensor  # (N,) sorted combined scores of the Valid photos (higher: stranger)
     threshold: torch.Tensor  # () familiarity below this is unfamiliar
+    outlier: OutlierHead | None = None  # outlier exposure (senet.outlier_head); None in statistics fitted without
 
     def score(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """(B,) combined strangeness: the mean over sites of the standardised log distance."""
+        """(B,) combined strangeness: the mean over sites of the standardised log distance, and with an outlier
+        head the larger of that (standardised on Valid) and the head's z-score."""
         parts = [(site.log_distance(features[name]) - site.location.double()) / site.scale.double()
                  for name, site in self.sites.items()]
-        return torch.stack(parts, dim=1).mean(dim=1)
+        mahalanobis = torch.stack(parts, dim=1).mean(dim=1)
+        return mahalanobis if self.outlier is None else self.outlier.combine(mahalanobis, features)
 
     def familiarity(self, scores: torch.Tensor) -> torch.Tensor:
         """(B,) the share of Valid photos whose score is higher (stranger) than each of ``scores``."""
@@ -91,6 +99,8 @@ class FamiliarityStatistics:
         for name, site in self.sites.items():
             for field in ("means", "basis", "variances", "residual", "location", "scale"):
                 out[f"{PREFIX}site.{name}.{field}"] = getattr(site, field)
+        if self.outlier is not None:
+            out |= self.outlier.to_tensors()
         return {key: value.detach().to("cpu", torch.float32).contiguous() for key, value in out.items()}
 
     @classmethod
@@ -103,7 +113,9 @@ class FamiliarityStatistics:
             valid, threshold = tensors[f"{PREFIX}valid_scores"].float(), tensors[f"{PREFIX}threshold"].float()
         except KeyError as error:
             raise ValueError(f"familiarity statistics lack {error.args[0]}") from None
+        outlier = OutlierHead.from_tensors({k: v for k, v in tensors.items() if k.startswith(OUTLIER_PREFIX)})
         used = {f"{PREFIX}site.{name}.{f}" for name in names for f in fields}
+        used |= {key for key in tensors if key.startswith(OUTLIER_PREFIX)}
         unknown = sorted(set(tensors) - used - {f"{PREFIX}valid_scores", f"{PREFIX}threshold"})
         if unknown:
             raise ValueError(f"unknown familiarity tensors {unknown[:3]}")
@@ -116,11 +128,19 @@ class FamiliarityStatistics:
                                  f"variances {tuple(site.variances.shape)} do not fit together")
         if not sites or valid.ndim != 1 or not len(valid):
             raise ValueError("familiarity statistics need at least one site and the Valid scores")
-        return cls(sites, valid, threshold)
+        if outlier is not None:
+            stray = sorted(set(outlier.weights) - set(sites))
+            if stray:
+                raise ValueError(f"familiarity outlier weights for unknown sites {stray[:3]}")
+            wrong = [name for name, weight in outlier.weights.items() if len(weight) != sites[name].means.shape[1]]
+            if wrong:
+                raise ValueError(f"familiarity outlier weights of {wrong[:3]} do not fit their sites")
+        return cls(sites, valid, threshold, outlier)
 
     def with_valid_pass(self, valid_pass: float) -> FamiliarityStatistics:
         """The same statistics with the threshold that passes ``valid_pass`` of the Valid photos."""
-        return FamiliarityStatistics(self.sites, self.valid_scores, valid_threshold(len(self.valid_scores), valid_pass))
+        return FamiliarityStatistics(self.sites, self.valid_scores, valid_threshold(len(self.valid_scores), valid_pass),
+                                     self.outlier)
 
     @property
     def blocks(self) -> set[str]:
@@ -288,7 +308,9 @@ def out_of_fold_log_distances(features: torch.Tensor, targets: torch.Tensor, num
 
 def fit_statistics(train: Mapping[str, torch.Tensor], train_targets: torch.Tensor, valid: Mapping[str, torch.Tensor],
                    num_classes: int, *, components: int = DEFAULT_COMPONENTS,
-                   valid_pass: float = DEFAULT_VALID_PASS, sites: Sequence[str] | None = None
+                   valid_pass: float = DEFAULT_VALID_PASS, sites: Sequence[str] | None = None,
+                   outliers: Mapping[str, torch.Tensor] | None = None,
+                   train_extra: Mapping[str, torch.Tensor] | None = None, l2: float = DEFAULT_L2
                    ) -> FamiliarityStatistics:
     """Fit and standardise every site on Train (cross-fitted), then set the threshold on Valid.
 
@@ -297,6 +319,9 @@ def fit_statistics(train: Mapping[str, torch.Tensor], train_targets: torch.Tenso
         train_targets: (N,) class indices of the Train photos.
         valid_pass: the share of Valid photos that must not be flagged.
         sites: the site names to use; default all of ``train``.
+        outliers: features of auxiliary outlier photos; given, an outlier-exposure head is fitted too
+            (``senet.outlier_head``: Train and ``train_extra`` against ``outliers``, penalty ``l2``).
+        train_extra: more in-distribution features for the head only (the Train photos' 112-px copies).
     """
     names = list(sites or train)
     fitted = {}
@@ -306,8 +331,15 @@ def fit_statistics(train: Mapping[str, torch.Tensor], train_targets: torch.Tenso
         fitted[name] = Site(site.means, site.basis, site.variances, site.residual, reference.mean(),
                             reference.std().clamp_min(1e-6))
     provisional = FamiliarityStatistics(fitted, torch.zeros(1), torch.zeros(()))
-    valid_scores = provisional.score({name: valid[name] for name in names}).sort().values
-    return FamiliarityStatistics(fitted, valid_scores.float(), valid_threshold(len(valid_scores), valid_pass))
+    valid_scores = provisional.score({name: valid[name] for name in names})
+    head = None
+    if outliers is not None:
+        inside = {name: torch.cat([train[name], train_extra[name]]) if train_extra else train[name] for name in names}
+        head = fit_outlier_head(inside, {name: outliers[name] for name in names}, {name: valid[name] for name in names},
+                                valid_scores, l2=l2)
+        valid_scores = FamiliarityStatistics(fitted, valid_scores, torch.zeros(()), head).score(valid)
+    valid_scores = valid_scores.sort().values
+    return FamiliarityStatistics(fitted, valid_scores.float(), valid_threshold(len(valid_scores), valid_pass), head)
 
 
 def valid_threshold(count: int, valid_pass: float) -> torch.Tensor:

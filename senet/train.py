@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "STEM.json, STEM.md, STEM_confusion.png")
     p.add_argument("--half", action="store_true", help="store weights in float16 (half the size)")
     p.add_argument("--title", default="", help="human name shown in the app")
+    p.add_argument("--outliers", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="folders of photos that are not skin photos: the familiarity statistics then include an "
+                        "outlier-exposure head (see python -m senet.trust); default Train-only statistics")
     p.add_argument("--measure-throughput", action="store_true",
                    help="also measure bare forward+backward images/s at the same batch size")
     return p
@@ -312,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             # later keeps every finished fold
             path = write_outputs(model, card, fold_path(args.out, fold) if args.cv or args.folds else args.out,
                                  half=args.half)
-            add_trust(path, splits, device=str(device), log=say)  # familiarity statistics + temperature
+            # familiarity statistics (with outlier exposure when given outlier folders) + temperature
+            add_trust(path, splits, outliers=args.outliers, device=str(device), log=say)
             say(f"wrote {path}")
     if args.cv and dist.is_main:
         path = merge_folds(args.out, ship_fold=folds[0])

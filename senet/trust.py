@@ -6,7 +6,9 @@ Reads the fold from the card (``metrics.fold`` or ``data.split``), runs the mode
 Valid and Test photos (preprocessed from the card, as at inference), then:
 
 - familiarity: fits the statistics on Train, scales them and sets the threshold on Valid (see
-  ``senet.familiarity``), and stores them as ``familiarity.*`` tensors in the safetensors file;
+  ``senet.familiarity``), and stores them as ``familiarity.*`` tensors in the safetensors file; with
+  ``--outliers DIR...`` (folders of photos that are not skin photos) it also fits an outlier-exposure head
+  (``senet.outlier_head``) on Train and the Train photos' 112-px copies against those photos;
 - calibration: fits one temperature on Valid by NLL and records ECE / NLL on Test before and after, the
   reliability diagram and the per-confidence accuracy in ``metrics["calibration"]`` (see ``senet.calibration``).
 
@@ -16,18 +18,20 @@ The card's markdown and confusion PNG are regenerated. Training calls ``add_trus
 from __future__ import annotations
 
 import argparse
+import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import nn
 
 from .calibration import calibration_metrics
 from .card import ModelCard
 from .checkpoint import CheckpointError, load_checkpoint, write_statistics
-from .data import Sample, Splits, binarize, binarized_positive, label_indices, open_rgb, read_folds
+from .data import IMAGE_SUFFIXES, Sample, Splits, binarize, binarized_positive, label_indices, open_rgb, read_folds
 from .familiarity import (
     DEFAULT_COMPONENTS,
     DEFAULT_VALID_PASS,
@@ -37,6 +41,7 @@ from .familiarity import (
     stage_sites,
 )
 from .hooks import model_lock, preserved_state
+from .outlier_head import DEFAULT_L2
 
 BATCH = 16
 
@@ -56,9 +61,41 @@ def familiarity_sites(model: nn.Module) -> list[str]:
     return stage_sites(model)
 
 
+def shrunk_copy(image: Image.Image, size: int = 112) -> Image.Image:
+    """``image`` as the natural-image corpora store photos: short side ``size`` px, centre crop, JPEG quality 80.
+
+    Outlier exposure sees these copies of the Train photos as in-distribution, so that low resolution alone
+    cannot tell skin photos from the outlier photos.
+    """
+    w, h = image.size
+    scale = size / min(w, h)
+    image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
+    w, h = image.size
+    left, top = (w - size) // 2, (h - size) // 2
+    buffer = io.BytesIO()
+    image.crop((left, top, left + size, top + size)).save(buffer, format="JPEG", quality=80)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def folder_photos(folders: Sequence[Path]) -> list[Sample]:
+    """Every image file under ``folders`` (recursively, sorted), as unlabelled samples."""
+    samples = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ValueError(f"the outlier folder {folder} does not exist")
+        found = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise ValueError(f"the outlier folder {folder} has no photos")
+        samples += [Sample(path, "") for path in found]
+    return samples
+
+
 def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sample], blocks: Sequence[str],
-                        *, batch: int = BATCH) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Familiarity features (site -> (N, d)) and logits (N, K) of ``samples``, preprocessed from the card."""
+                        *, batch: int = BATCH, load: Callable[[Path], Image.Image] = open_rgb
+                        ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Familiarity features (site -> (N, d)) and logits (N, K) of ``samples`` (read by ``load``), preprocessed
+    from the card."""
     if not samples:
         return {}, torch.empty((0, card.num_classes), dtype=torch.float64)
     transform = card.transforms()
@@ -67,7 +104,7 @@ def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sam
     logits = []
     with model_lock(model), preserved_state(model), FeatureRecorder(model, blocks) as recorder, torch.no_grad():
         for start in range(0, len(samples), batch):
-            images = torch.stack([transform(open_rgb(s.path)) for s in samples[start:start + batch]])
+            images = torch.stack([transform(load(s.path)) for s in samples[start:start + batch]])
             recorder.values.clear()
             logits.append(model(images.to(parameter.device, parameter.dtype)).double().cpu())
             for name, value in recorder.values.items():
@@ -76,9 +113,10 @@ def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sam
 
 
 def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
-                     valid_pass: float = DEFAULT_VALID_PASS, log: Any = print
-                     ) -> tuple[FamiliarityStatistics | None, dict[str, Any], dict[str, Any]]:
-    """Fit familiarity (Train, threshold on Valid) and the temperature (Valid); evaluate on Test.
+                     valid_pass: float = DEFAULT_VALID_PASS, outliers: Sequence[Path] = (), l2: float = DEFAULT_L2,
+                     log: Any = print) -> tuple[FamiliarityStatistics | None, dict[str, Any], dict[str, Any]]:
+    """Fit familiarity (Train, and with ``outliers`` folders an outlier-exposure head; threshold on Valid) and the
+    temperature (Valid); evaluate on Test.
 
     Returns:
         The statistics, ``metrics["calibration"]`` and ``metrics["familiarity"]`` for the card (a model outside
@@ -100,8 +138,15 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
                                       evaluated_on=f"{fold} Test ({len(test_y)} photos)")
     if not blocks:
         return None, calibration, {}
+    outlier_f = train_copies = None
+    outlier_samples = folder_photos(outliers) if outliers else []
+    if outlier_samples:
+        outlier_f = features_and_logits(model, card, outlier_samples, blocks)[0]
+        train_copies = features_and_logits(model, card, splits.train, blocks,
+                                           load=lambda path: shrunk_copy(open_rgb(path)))[0]
+        log(f"outliers: {len(outlier_samples)} photos; Train's 112-px copies: {len(splits.train)}")
     statistics = fit_statistics(train_f, train_y, valid_f, card.num_classes, components=components,
-                                valid_pass=valid_pass)
+                                valid_pass=valid_pass, outliers=outlier_f, train_extra=train_copies, l2=l2)
     threshold = float(statistics.threshold)
 
     def flagged(features: dict[str, torch.Tensor]) -> float:
@@ -110,17 +155,25 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
     summary = {
         "method": "class-conditional Mahalanobis distance (probabilistic PCA, tied covariance) on the channel "
                   "means of the stem and of every stage, each standardised on out-of-fold Train distances, "
-                  "averaged; fitted on Train, thresholded on Valid",
+                  "averaged; fitted on Train, thresholded on Valid"
+                  + ("; combined (the larger, each standardised on Valid) with an outlier-exposure logistic "
+                     "regression on the same features, Train and its 112-px copies vs the outlier photos"
+                     if outlier_samples else ""),
         "sites": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
         "fitted_on": f"{fold} Train ({len(train_y)} photos)",
         "flagged": {"valid": round(flagged(valid_f), 4), "test": round(flagged(test_f), 4)},
     }
+    if outlier_samples:
+        summary["outliers"] = {"folders": [Path(folder).name for folder in outliers],
+                               "photos": len(outlier_samples), "l2": l2}
     return statistics, calibration, summary
 
 
 def add_trust(path: str | Path, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
-              valid_pass: float = DEFAULT_VALID_PASS, device: str = "cpu", log: Any = print) -> ModelCard | None:
-    """Fit and store familiarity statistics and calibration in the checkpoint at ``path`` (weights unchanged).
+              valid_pass: float = DEFAULT_VALID_PASS, outliers: Sequence[Path] = (), l2: float = DEFAULT_L2,
+              device: str = "cpu", log: Any = print) -> ModelCard | None:
+    """Fit and store familiarity statistics and calibration in the checkpoint at ``path`` (weights unchanged);
+    ``outliers``: folders of non-skin photos for the outlier-exposure head (none: Train-only statistics).
 
     Returns the updated card, or None (and changes nothing) when the split has no Valid or no Test photos.
     """
@@ -132,7 +185,7 @@ def add_trust(path: str | Path, splits: Splits, *, components: int = DEFAULT_COM
         return None
     model, card = load_checkpoint(path, device=resolve_device(device))
     statistics, calibration, summary = trust_statistics(model, card, splits, components=components,
-                                                        valid_pass=valid_pass, log=log)
+                                                        valid_pass=valid_pass, outliers=outliers, l2=l2, log=log)
     write_statistics(path, statistics)
     metrics = {key: value for key, value in card.metrics.items() if key != "familiarity"}
     metrics["calibration"] = calibration
@@ -157,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--components", type=int, default=DEFAULT_COMPONENTS, help="principal directions per site")
     p.add_argument("--valid-pass", type=float, default=DEFAULT_VALID_PASS,
                    help="share of Valid photos that must pass as familiar (sets the threshold)")
+    p.add_argument("--outliers", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="folders of photos that are not skin photos, for outlier exposure (README: the dev sets "
+                        "written by scripts/outlier_sets.py); none: statistics from Train only")
+    p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 penalty of the outlier-exposure head")
     return p
 
 
@@ -174,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         positive = binarized_positive(card.labels, card.data.get("positive"))
         if positive:  # a Monkeypox-vs-rest card; a 6-class card also names its positive class
             splits = binarize(splits, positive)
-        add_trust(args.checkpoint, splits, components=args.components, valid_pass=args.valid_pass)
+        add_trust(args.checkpoint, splits, components=args.components, valid_pass=args.valid_pass,
+                  outliers=args.outliers, l2=args.l2)
     except (CheckpointError, ValueError, FileNotFoundError) as error:
         raise SystemExit(str(error)) from None
     print(f"updated {args.checkpoint} and its card")

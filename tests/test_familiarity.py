@@ -82,6 +82,49 @@ def test_statistics_round_trip_through_tensors_and_refuse_strays() -> None:
         FamiliarityStatistics.from_tensors({k: v for k, v in tensors.items() if not k.endswith("threshold")})
 
 
+def _near_miss_sites(n: int, *, outlier: bool, seed: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Three broad classes; outliers sit one standard deviation off along every axis at once: a small Mahalanobis
+    distance (no axis is unusual) but linearly separable from the classes along the diagonal."""
+    generator = torch.Generator().manual_seed(seed)
+    targets = torch.arange(n) % 3
+    centres = torch.tensor([[0.0] * 6, [1.0, -1.0] * 3, [-1.0, 1.0] * 3])
+    if outlier:
+        points = centres[targets] + 3.0 + 0.2 * torch.randn(n, 6, generator=generator)
+    else:
+        points = centres[targets] + 3.0 * torch.randn(n, 6, generator=generator)
+    return {"stage:a": points[:, :4], "stage:b": points[:, 4:]}, targets
+
+
+def test_outlier_head_flags_what_the_mahalanobis_distance_misses() -> None:
+    train, train_y = _near_miss_sites(600, outlier=False, seed=0)
+    valid = _near_miss_sites(300, outlier=False, seed=1)[0]
+    held_in, held_out = _near_miss_sites(400, outlier=False, seed=2)[0], _near_miss_sites(200, outlier=True, seed=3)[0]
+    auxiliary = _near_miss_sites(200, outlier=True, seed=4)[0]
+
+    def flagged(statistics: FamiliarityStatistics, features: dict[str, torch.Tensor]) -> float:
+        return float((statistics.familiarity(statistics.score(features)) < statistics.threshold).double().mean())
+
+    plain = fit_statistics(train, train_y, valid, 3, components=3)
+    exposed = fit_statistics(train, train_y, valid, 3, components=3, outliers=auxiliary)
+    assert plain.outlier is None and exposed.outlier is not None
+    assert flagged(plain, held_out) < 0.3  # the distance alone misses them
+    assert flagged(exposed, held_out) > 0.95
+    assert flagged(exposed, held_in) < 0.15 and 0.08 <= flagged(exposed, valid) <= 0.11
+    again = FamiliarityStatistics.from_tensors(exposed.to_tensors())  # the head survives storage...
+    assert torch.allclose(again.score(held_out), exposed.score(held_out), atol=1e-4)
+    assert flagged(again, held_out) > 0.95
+    ignored = FamiliarityStatistics.from_tensors({k: v for k, v in exposed.to_tensors().items()
+                                                  if not k.startswith("familiarity.outlier.")})
+    assert flagged(ignored, held_out) < 0.3  # ...and is what flags them
+    tensors = exposed.to_tensors()
+    with pytest.raises(ValueError, match="lack"):
+        FamiliarityStatistics.from_tensors({k: v for k, v in tensors.items() if not k.endswith("outlier.bias")})
+    with pytest.raises(ValueError, match="do not fit"):
+        FamiliarityStatistics.from_tensors({**tensors, "familiarity.outlier.weight.stage:a": torch.zeros(3)})
+    with pytest.raises(ValueError, match="unknown sites"):
+        FamiliarityStatistics.from_tensors({**tensors, "familiarity.outlier.weight.stage:z": torch.zeros(3)})
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random SE-ResNet-18 saved in float16 with statistics fitted on random features of its own."""
@@ -230,3 +273,20 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     assert (tmp_path / "ck.md").read_text().count("Calibration") >= 1
     features, logits = features_and_logits(loaded, new_card, [], familiarity_sites(loaded))
     assert features == {} and logits.shape == (0, 3)
+    assert statistics_for(loaded).outlier is None  # no --outliers: Train-only statistics
+    rng = np.random.default_rng(5)
+    outliers = tmp_path / "outliers"
+    (outliers / "nested").mkdir(parents=True)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(outliers / "nested" / f"{i}.png")
+    assert trust_main(["--checkpoint", str(path), "--data", str(data), "--components", "4",
+                       "--outliers", str(outliers)]) == 0
+    after = load_file(str(path))
+    assert all(torch.equal(after[key], value) and after[key].dtype == value.dtype for key, value in before.items())
+    loaded, new_card = load_checkpoint(path)
+    head = statistics_for(loaded).outlier
+    assert head is not None and set(head.weights) == set(familiarity_sites(loaded))
+    assert new_card.metrics["familiarity"]["outliers"]["photos"] == 6
+    (outliers / "empty").mkdir()
+    with pytest.raises(SystemExit, match="has no photos"):
+        trust_main(["--checkpoint", str(path), "--data", str(data), "--outliers", str(outliers / "empty")])

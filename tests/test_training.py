@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from dataset_helpers import CLASSES, make_dataset
+from PIL import Image
 
 from senet import load_checkpoint, read_card
 from senet.augment import AugmentConfig, augment_batch
@@ -38,8 +39,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def trained(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "model"
+    outliers = tmp_path_factory.mktemp("outliers")  # photos that are not skin photos: outlier exposure
+    for i, colour in enumerate(("white", "black", "blue", "yellow")):
+        Image.new("RGB", (40, 40), colour).save(outliers / f"{i}.png")
     assert train_main(["--data", str(dataset), "--arch", "se_resnet18", "--fold", "1", "--positive-class", "Monkeypox",
-                       "--out", str(out), *FAST]) == 0
+                       "--out", str(out), "--outliers", str(outliers), *FAST]) == 0
     return out
 
 
@@ -61,7 +65,8 @@ def test_train_writes_a_loadable_self_describing_checkpoint(trained: Path) -> No
     assert trained.with_suffix(".md").read_text().startswith("# ")
     # senet.trust ran after training: familiarity statistics in the weights file, calibration in the card
     assert card.metrics["calibration"]["temperature"] > 0 and card.metrics["familiarity"]["fitted_on"]
-    assert statistics_for(model) is not None
+    assert statistics_for(model) is not None and statistics_for(model).outlier is not None  # --outliers given
+    assert card.metrics["familiarity"]["outliers"]["photos"] == 4
     assert trained.with_name(trained.name + "_confusion.png").stat().st_size > 1000
 
 
