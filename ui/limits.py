@@ -34,7 +34,8 @@ class Limits:
     sweep_s: float = 30.0  # how often idle sessions are dropped
     upload_cache_bytes: int = _env_int("SENET_UPLOAD_CACHE_MB", 512) * 2**20  # Gradio's upload folder, all clients
     upload_keep_s: float = 120.0  # uploads younger than this are never evicted (a request may be about to use them)
-    uploads_per_minute: int = _env_int("SENET_UPLOADS_PER_MINUTE", 30)  # per client address
+    uploads_per_minute: int = _env_int("SENET_UPLOADS_PER_MINUTE", 120)  # per client address (a script that
+    # analyses a folder one photo at a time sends 2-4 a second on a CPU; the byte limit below bounds the disk)
     upload_bytes_per_minute: int = 256 * 2**20  # per client address (a full Batch upload fits)
     # One upload request: the browser sends a Batch tab's photos in one request (Gradio still holds each file to
     # its max_file_size while it streams them to disk); with visitors' own models on, a 300 MB weights file.
