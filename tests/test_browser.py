@@ -539,6 +539,13 @@ def test_own_model_refusal_is_chinese_on_a_chinese_page(served, browser) -> None
         assert "请先选择一个 .pth、.pt 或 .safetensors 文件。" in text and "错误" in text, text
         assert not re.search(r"[A-Za-z]{2,}", re.sub(r"\.(pth|pt|safetensors)", "", text)), text
         time.sleep(0.6)  # the toast slides in
+        # The refusal's badge is on the status line, not over the model picker (it hid the model list there).
+        on_top = page.evaluate("""() => { const i = document.querySelector('#model input');
+            i.scrollIntoView({block: 'center'});
+            const r = i.getBoundingClientRect();
+            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return top === i || i.contains(top) ? 'input' : top.outerHTML.slice(0, 200); }""")
+        assert on_top == "input", on_top
         _shot(page, "own_model_refused_zh")
     finally:
         page.close()

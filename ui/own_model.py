@@ -191,7 +191,9 @@ def wire(demo: gr.Blocks, handlers: OwnModels, panel: SimpleNamespace | None, pi
     panel.refresh.click(handlers.refresh, None, picker, api_name="refresh_models", api_visibility="undocumented",
                         queue=False)
     fn, inputs, outputs = after_select
+    # Progress and a refusal's "Error" badge go on the status line only: on the picker they hid the model list.
     panel.add.click(handlers.add, [panel.file, panel.labels, panel.title], [picker, panel.status, panel.file],
-                    api_name="add_own_model", concurrency_limit=1, concurrency_id="own_models").success(
+                    api_name="add_own_model", concurrency_limit=1, concurrency_id="own_models",
+                    show_progress_on=[panel.status]).success(
         fn, inputs, outputs, api_visibility="private")
     demo.unload(handlers.end_session)
