@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from senet.familiarity import fit_statistics  # noqa: E402
+from senet.outlier_head import fit_logistic  # noqa: E402
 
 STAGES = ("stem", "stage1", "stage2", "stage3", "stage4")
 FOLDS = 5
@@ -61,24 +62,8 @@ class Head:
 
 
 def fit_head(inside: torch.Tensor, outside: torch.Tensor, l2: float, steps: int = 200) -> Head:
-    """Class-balanced, L2-regularised logistic regression (outlier = 1), LBFGS; standardised on ``inside``."""
-    center, spread = inside.mean(0), inside.std(0).clamp_min(1e-6)
-    x = (torch.cat([inside, outside]) - center) / spread
-    y = torch.cat([torch.zeros(len(inside)), torch.ones(len(outside))]).double()
-    weights = torch.where(y > 0, 0.5 / len(outside), 0.5 / len(inside)).double()
-    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([w, b], lr=1, max_iter=steps, history_size=20, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = (torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y, reduction="none") * weights).sum()
-        loss = loss + 0.5 * l2 * w.square().sum()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    return Head(center, spread, w.detach(), b.detach())
+    """The library's logistic regression (``senet.outlier_head.fit_logistic``), standardised on ``inside``."""
+    return Head(*fit_logistic(inside, outside, l2=l2, steps=steps))
 
 
 def scorer(data: dict, train_idx: torch.Tensor, woof_idx: torch.Tensor, foreign_idx: torch.Tensor, *, l2: float,

@@ -77,6 +77,35 @@ def _joined(features: Mapping[str, torch.Tensor], names: list[str]) -> torch.Ten
     return torch.cat([features[name].double() for name in names], dim=1)
 
 
+def fit_logistic(inside: torch.Tensor, outside: torch.Tensor, *, l2: float,
+                 steps: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Class-balanced, L2-regularised logistic regression (outlier = 1) by LBFGS, on features standardised with
+    ``inside``'s mean and standard deviation.
+
+    Returns:
+        ``center``, ``spread`` (the standardisation), ``weight`` and ``bias`` (float64) of
+        ``logit = ((x - center) / spread) @ weight + bias``.
+    """
+    center, spread = inside.mean(0), inside.std(0).clamp_min(1e-6)
+    x = (torch.cat([inside, outside]) - center) / spread
+    y = torch.cat([torch.zeros(len(inside)), torch.ones(len(outside))]).double()
+    balance = torch.where(y > 0, 0.5 / len(outside), 0.5 / len(inside)).double()
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([w, b], lr=1, max_iter=steps, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = (torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y, reduction="none") * balance).sum()
+        loss = loss + 0.5 * l2 * w.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimiser.step(closure)
+    return center, spread, w.detach(), b.detach()
+
+
 def fit_outlier_head(inside: Mapping[str, torch.Tensor], outside: Mapping[str, torch.Tensor],
                      valid: Mapping[str, torch.Tensor], valid_mahalanobis: torch.Tensor, *, l2: float = DEFAULT_L2,
                      steps: int = LBFGS_STEPS) -> OutlierHead:
@@ -91,25 +120,9 @@ def fit_outlier_head(inside: Mapping[str, torch.Tensor], outside: Mapping[str, t
     x_in, x_out = _joined(inside, names), _joined(outside, names)
     if not len(x_in) or not len(x_out):
         raise ValueError("outlier exposure needs in-distribution and outlier photos")
-    center, spread = x_in.mean(0), x_in.std(0).clamp_min(1e-6)
-    x = (torch.cat([x_in, x_out]) - center) / spread
-    y = torch.cat([torch.zeros(len(x_in)), torch.ones(len(x_out))]).double()
-    balance = torch.where(y > 0, 0.5 / len(x_out), 0.5 / len(x_in)).double()
-    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([w, b], lr=1, max_iter=steps, history_size=20, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = (torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y, reduction="none") * balance).sum()
-        loss = loss + 0.5 * l2 * w.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimiser.step(closure)
-    folded = w.detach() / spread  # logit = x_raw @ folded + (b - center @ folded)
-    bias = b.detach() - center @ folded
+    center, spread, w, b = fit_logistic(x_in, x_out, l2=l2, steps=steps)
+    folded = w / spread  # logit = x_raw @ folded + (b - center @ folded)
+    bias = b - center @ folded
     valid_logits = _joined(valid, names) @ folded + bias
     mean, std = valid_logits.mean(), valid_logits.std().clamp_min(1e-6)
     sizes = [inside[name].shape[1] for name in names]
