@@ -100,12 +100,12 @@ class Explorer:
         report = self._reporter(progress, spec.display_name.split(" (")[0], language) if spec and slow else None
         # One analysis per model at a time (analyze re-enters the model's lock), different models side by side;
         # slow methods in their own lane, on a copy of the model (ui/lanes.py).
-        with LANES.turn(net, slow=slow) as lane_net:
+        def still_wanted() -> None:
             if not self.runs.current(ticket):  # a newer request of this session came while this one waited
                 raise Cancelled
-            analysis = LANES.run(slow, lambda: senet.analyze(
-                lane_net, card, photo_in, target=target, method=method, layer=layer,
-                progress=LANES.paced(self.runs.watch(ticket, report)) if slow else None))
+
+        analysis = LANES.analyze(net, card, photo_in, method=method, target=target, layer=layer,
+                                 progress=self.runs.watch(ticket, report), waited=still_wanted)
         result = Result(entry.name, analysis, self._photo(photo_in, analysis, card))
         if digest:
             ANALYSES.set(key, result=result)

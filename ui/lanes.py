@@ -145,6 +145,19 @@ class Lanes:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="senet-slow-lane", initializer=_lower_priority)
         return self._thread.submit(contextvars.copy_context().run, work).result()
 
+    def analyze(self, net: nn.Module, card: Any, photo: Any, *, method: str = "gradcam",
+                progress: Callable[[float], None] | None = None, waited: Callable[[], None] | None = None,
+                **options: Any) -> senet.Analysis:
+        """``senet.analyze`` in its lane: after this request's turn on ``net``; a slow method on the lane's copy,
+        on its thread, paced (``progress`` gets its reports). ``waited()`` runs once the turn has come (e.g. to
+        give up because a newer request arrived meanwhile)."""
+        slow = is_slow(method)
+        with self.turn(net, slow=slow) as lane_net:
+            if waited is not None:
+                waited()
+            return self.run(slow, lambda: senet.analyze(lane_net, card, photo, method=method,
+                                                        progress=self.paced(progress) if slow else None, **options))
+
     def paced(self, progress: Callable[[float], None] | None = None) -> Callable[[float], None]:
         """A progress callback for a slow analysis: it waits (at most PAUSE_S) while fast analyses run, then
         forwards to ``progress``."""

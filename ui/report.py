@@ -16,13 +16,12 @@ from typing import Any
 
 import gradio as gr
 
-import senet
 from senet.catalog import Catalog
 from senet.image_io import load_image
 from senet.pdf_report import build_report
 from ui.components import DISPLAY_SIDE, fail, gpu
 from ui.i18n import I18N, add, lang
-from ui.lanes import LANES, is_slow
+from ui.lanes import LANES
 
 add({
     "en": {"report_button": "Download report (PDF)", "report_file": "Report"},
@@ -54,9 +53,7 @@ class Reporter:
         try:
             photo = load_image(image)
             net, card, entry = self.catalog.load(model or None)
-            with LANES.turn(net, slow=is_slow(method)) as lane_net:  # slow methods in their own lane
-                analysis = LANES.run(is_slow(method), lambda: senet.analyze(
-                    lane_net, card, photo, method=method, progress=LANES.paced() if is_slow(method) else None))
+            analysis = LANES.analyze(net, card, photo, method=method)  # slow methods in their own lane
             shown = photo.copy()
             shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
             pdf = build_report(shown, analysis, card, model_name=entry.display_name, lang=lang(request))

@@ -21,7 +21,7 @@ from senet.batch import positive_class
 from senet.catalog import Catalog, headline_accuracy
 from senet.image_io import load_image
 from ui.components import DISPLAY_SIDE, fail, gpu, photo_input
-from ui.lanes import LANES, is_slow
+from ui.lanes import LANES
 
 
 class Tools:
@@ -35,9 +35,7 @@ class Tools:
         try:
             photo = load_image(image)
             net, card, entry = self.catalog.load(model or None)
-            with LANES.turn(net, slow=is_slow(method)) as lane_net:  # slow methods in their own lane
-                analysis = LANES.run(is_slow(method), lambda: senet.analyze(
-                    lane_net, card, photo, method=method, progress=LANES.paced() if is_slow(method) else None))
+            analysis = LANES.analyze(net, card, photo, method=method)  # slow methods in their own lane
         except gr.Error:
             raise
         except Exception as error:
