@@ -11,7 +11,9 @@ One forward pass per photo with hooks that record, for every candidate site, wha
 
 Photo sets (fixed seeds; which are dev and which are held out is decided here, before anything is measured):
 
-- ``train`` / ``valid`` / ``test``: the checkpoint's fold (``train_lowres``: the Train photos shrunk like the
+- ``train`` / ``valid`` / ``test``: the checkpoint's fold (``train_aug``: two copies of every Train photo augmented
+  as training augments them (``senet.augment``, no mixing; seeded), more in-distribution variety for outlier
+  exposure; ``train_lowres``: the Train photos shrunk like the
   natural corpora, in-distribution examples for outlier exposure; ``test_lowres``: the Test photos shrunk to 112 px and
   JPEG-compressed like the natural corpora, a control for "flags low resolution" rather than "flags non-skin");
 - ``woof_dev`` / ``woof_held``: Imagewoof split in two halves with seed 0, up to ``--natural`` photos each;
@@ -31,6 +33,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -97,6 +100,17 @@ def lowres(image: Image.Image) -> Image.Image:
     return Image.open(buffer).convert("RGB")
 
 
+def augmented(image: Image.Image, seed: int) -> Image.Image:
+    """``image`` augmented as training does (crop, rotation, flips, colour; no mixing), seeded, at 256 px."""
+    from senet.augment import AugmentConfig, colour, draw_batch, geometric
+
+    generator = torch.Generator().manual_seed(seed)
+    draw = draw_batch(1, (256, 256), AugmentConfig(mix_prob=0.0), generator, torch.device("cpu"))
+    x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255
+    x = colour(geometric(x, (256, 256), draw.theta), draw.colour, draw.brightness, draw.contrast)
+    return Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
 def natural_halves(root: Path, count: int) -> dict[str, list[Path]]:
     woof = sorted(p for p in (root / "imagewoof").glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
     random.Random(0).shuffle(woof)
@@ -145,6 +159,8 @@ def main() -> None:
         samples = getattr(splits, part)
         sets[part] = [lambda s=s: open_rgb(s.path) for s in samples]
         labels[part] = label_indices(samples, card.labels)
+    sets["train_aug"] = [lambda s=s, seed=1000 * i + k: augmented(open_rgb(s.path), seed)
+                         for i, s in enumerate(splits.train) for k in range(2)]
     sets["train_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.train]  # outlier exposure's in-dist
     sets["valid_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.valid]
     sets["test_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.test]

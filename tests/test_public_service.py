@@ -237,12 +237,18 @@ def test_upload_cache_is_capped_and_uploads_are_rate_limited(server):
     refused = [reply for reply in replies if reply.status_code != 200]
     assert refused and all(reply.status_code == 503 for reply in refused)
     assert refused[0].text == "The server's upload space is full. Please try again in a few minutes."
-    with guard_limits(uploads_per_minute=2, upload_cache_bytes=2**40):
+    with guard_limits(uploads_per_minute=2, upload_cache_bytes=2**40, trusted_proxies=1):  # as on a Space
         codes = [_upload(url, 1000, "10.0.0.2").status_code for _ in range(2)]
         limited = _upload(url, 1000, "10.0.0.2")
+        forged = _upload(url, 1000, "203.0.113.9, 10.0.0.2")  # the client's own entry, then the proxy's
         other = _upload(url, 1000, "10.0.0.3")
     assert codes == [200, 200] and limited.status_code == 429 and limited.text.startswith("Too many uploads")
+    assert forged.status_code == 429  # a made-up X-Forwarded-For entry does not buy a fresh allowance
     assert other.status_code == 200  # another address has its own allowance
+    with guard_limits(uploads_per_minute=2, upload_cache_bytes=2**40, trusted_proxies=0):  # the socket's peer
+        # (uvicorn itself takes the peer from X-Forwarded-For's last entry when the peer is 127.0.0.1, as here)
+        codes = [_upload(url, 1000, f"198.51.100.{n}, 10.0.0.4").status_code for n in range(3)]
+    assert codes == [200, 200, 429]  # made-up entries on the left do not buy a fresh allowance either
     assert _upload(url, 25 * 2**20).status_code == 413  # over 20 MB: refused from Content-Length
 
 

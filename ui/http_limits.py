@@ -120,8 +120,9 @@ class RequestGuard:
         elif upload:
             cache_dir = getattr(scope.get("app"), "uploaded_file_dir", None)
             if cache_dir is not None:
-                message = await asyncio.to_thread(self.uploads.admit, _client(scope, headers), max(length, 0),
-                                                  cache_dir, self.upload_bytes)
+                client = _client(scope, headers, self.limits.trusted_proxies)
+                message = await asyncio.to_thread(self.uploads.admit, client, max(length, 0), cache_dir,
+                                                  self.upload_bytes)
                 if message:
                     refusal = 429 if "Too many" in message else 503, message
         if refusal is None:
@@ -136,6 +137,11 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body})
 
 
-def _client(scope: dict, headers: dict[str, str]) -> str:
-    forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip()  # a Space sits behind a proxy
-    return forwarded or (scope.get("client") or ("unknown",))[0]
+def _client(scope: dict, headers: dict[str, str], hops: int) -> str:
+    """The address the upload rate is counted for: behind ``hops`` proxies, the entry of X-Forwarded-For that the
+    farthest of them wrote about its peer (not one the client could have written); else the socket's peer."""
+    peer = (scope.get("client") or ("unknown",))[0]
+    entries = [entry.strip() for entry in headers.get("x-forwarded-for", "").split(",") if entry.strip()]
+    if hops <= 0 or not entries:
+        return peer
+    return entries[-min(hops, len(entries))]
