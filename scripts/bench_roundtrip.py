@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     same = analyze(args.photo, models[0])[:7]  # a real answer's values, for the second no-op
     noop_url = launch(noop_demo(None))
     same_url = launch(noop_demo(same))
+    app.freeze_startup_objects()  # as python app.py does before serving
     targets: dict[str, tuple[str, str]] = {name: (real_url, name) for name in models}
     targets["noop"] = (noop_url, "x")
     targets["noop-same-outputs"] = (same_url, "x")
