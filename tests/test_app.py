@@ -179,8 +179,16 @@ def test_catalog_names_and_lookup(tmp_path: Path) -> None:
     assert catalog.entry(catalog.entry("one").display_name).name == "one"  # display names work as aliases
     with pytest.raises(UnknownModel):
         catalog.entry("../one")
-    first, _, _ = catalog.load("one")
+    first, card_one, _ = catalog.load("one")
     assert catalog.load("one")[0] is first  # loaded once, then cached
+    # Loaded in channels_last (faster convolutions on the CPU); the analysis matches the file's plain layout.
+    conv = next(m for m in first.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    plain, _ = senet.load_checkpoint(tmp_path / "one.safetensors")
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    fast, reference = senet.analyze(first, card_one, photo), senet.analyze(plain, card_one, photo)
+    assert max(abs(fast.probabilities[k] - reference.probabilities[k]) for k in fast.probabilities) < 1e-5
+    assert np.abs(fast.cam - reference.cam).max() < 1e-4
     assert resolve_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):

@@ -252,6 +252,39 @@ def test_upload_cache_is_capped_and_uploads_are_rate_limited(server):
     assert _upload(url, 25 * 2**20).status_code == 413  # over 20 MB: refused from Content-Length
 
 
+def test_upload_cache_size_is_estimated_between_scans_and_exact_near_the_cap(tmp_path, monkeypatch):
+    from ui import http_limits
+
+    scans = []
+    real_scan = http_limits.cache_bytes
+    monkeypatch.setattr(http_limits, "cache_bytes", lambda directory: scans.append(1) or real_scan(directory))
+    limits = guards.Limits(upload_cache_bytes=10_000, uploads_per_minute=10**6, upload_bytes_per_minute=2**40,
+                           upload_keep_s=600)
+    ledger = http_limits.UploadLedger(limits)
+
+    def upload(size: int, client: str = "a") -> str | None:
+        refusal = ledger.admit(client, size, tmp_path)
+        if refusal is None:  # Gradio then writes the file
+            (tmp_path / f"upload{len(list(tmp_path.iterdir()))}").write_bytes(b"x" * size)
+        return refusal
+
+    (tmp_path / "old").write_bytes(b"x" * 3000)
+    assert upload(1000) is None and len(scans) == 1  # the first upload scans
+    for _ in range(4):  # then admitted sizes are counted up without scanning: 8,000 bytes
+        assert upload(1000) is None
+    assert len(scans) == 1
+    (tmp_path / "answer.png").write_bytes(b"x" * 1500)  # written by Gradio itself: not in the estimate
+    assert upload(1500) is None and len(scans) == 1  # 8,000 estimated + 1,500 fits (really 9,500 + 1,500)
+    # Near the cap the estimate is replaced by an exact scan (after trying to evict; nothing is old enough):
+    # 11,000 bytes are there (the estimate said 9,500), so 600 more do not fit.
+    assert upload(600) == "The server's upload space is full. Please try again in a few minutes."
+    assert len(scans) >= 2 and http_limits.cache_bytes(tmp_path) == 11_000
+    monkeypatch.setattr(http_limits, "CACHE_RESCAN_S", -1.0)  # past the rescan interval every upload scans again
+    before = len(scans)
+    upload(1, "b")
+    assert len(scans) > before
+
+
 def test_sessions_are_bounded_swept_and_small(checkpoints, monkeypatch):
     with torch_threads(1), served_app(checkpoints, max_sessions=3) as (demo, url):
         analyze = fn_index(demo, "analyze")
