@@ -33,7 +33,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -49,7 +48,7 @@ from senet.data import IMAGE_SUFFIXES, label_indices, open_rgb, read_folds  # no
 from senet.family import as_family  # noqa: E402
 from senet.hooks import preserved_state  # noqa: E402
 from senet.layers import se_blocks  # noqa: E402
-from senet.trust import card_fold  # noqa: E402
+from senet.trust import augmented_copy, augmented_samples, card_fold  # noqa: E402
 
 
 def stage_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -100,17 +99,6 @@ def lowres(image: Image.Image) -> Image.Image:
     return Image.open(buffer).convert("RGB")
 
 
-def augmented(image: Image.Image, seed: int) -> Image.Image:
-    """``image`` augmented as training does (crop, rotation, flips, colour; no mixing), seeded, at 256 px."""
-    from senet.augment import AugmentConfig, colour, draw_batch, geometric
-
-    generator = torch.Generator().manual_seed(seed)
-    draw = draw_batch(1, (256, 256), AugmentConfig(mix_prob=0.0), generator, torch.device("cpu"))
-    x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255
-    x = colour(geometric(x, (256, 256), draw.theta), draw.colour, draw.brightness, draw.contrast)
-    return Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-
-
 def natural_halves(root: Path, count: int) -> dict[str, list[Path]]:
     woof = sorted(p for p in (root / "imagewoof").glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
     random.Random(0).shuffle(woof)
@@ -159,8 +147,9 @@ def main() -> None:
         samples = getattr(splits, part)
         sets[part] = [lambda s=s: open_rgb(s.path) for s in samples]
         labels[part] = label_indices(samples, card.labels)
-    sets["train_aug"] = [lambda s=s, seed=1000 * i + k: augmented(open_rgb(s.path), seed)
-                         for i, s in enumerate(splits.train) for k in range(2)]
+    copied, seeds = augmented_samples(splits.train, 2)  # the photos and seeds senet.trust uses
+    sets["train_aug"] = [lambda s=s, seed=seed: augmented_copy(open_rgb(s.path), seed)
+                         for s, seed in zip(copied, seeds, strict=True)]
     sets["train_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.train]  # outlier exposure's in-dist
     sets["valid_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.valid]
     sets["test_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.test]

@@ -8,7 +8,8 @@ Valid and Test photos (preprocessed from the card, as at inference), then:
 - familiarity: fits the statistics on Train, scales them and sets the threshold on Valid (see
   ``senet.familiarity``), and stores them as ``familiarity.*`` tensors in the safetensors file; with
   ``--outliers DIR...`` (folders of photos that are not skin photos) it also fits an outlier-exposure head
-  (``senet.outlier_head``) on Train and the Train photos' 112-px copies against those photos;
+  (``senet.outlier_head``) on Train, the Train photos' 112-px copies and two augmented copies of each against
+  those photos, and lets 95 % of Valid pass (90 % without);
 - calibration: fits one temperature on Valid by NLL and records ECE / NLL on Test before and after, the
   reliability diagram and the per-confidence accuracy in ``metrics["calibration"]`` (see ``senet.calibration``).
 
@@ -24,10 +25,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
+from .augment import AugmentConfig, colour, draw_batch, geometric
 from .calibration import calibration_metrics
 from .card import ModelCard
 from .checkpoint import CheckpointError, load_checkpoint, write_statistics
@@ -41,7 +44,7 @@ from .familiarity import (
     stage_sites,
 )
 from .hooks import model_lock, preserved_state
-from .outlier_head import DEFAULT_L2
+from .outlier_head import AUGMENTED_COPIES, DEFAULT_L2, OUTLIER_VALID_PASS
 
 BATCH = 16
 
@@ -78,6 +81,23 @@ def shrunk_copy(image: Image.Image, size: int = 112) -> Image.Image:
     return Image.open(buffer).convert("RGB")
 
 
+def augmented_copy(image: Image.Image, seed: int, size: int = 256) -> Image.Image:
+    """``image`` augmented as training augments it (``senet.augment``: crop, rotation, flips, colour; no mixing),
+    drawn from ``seed``, at ``size`` px: in-distribution variety for the outlier-exposure head."""
+    generator = torch.Generator().manual_seed(seed)
+    draw = draw_batch(1, (size, size), AugmentConfig(mix_prob=0.0), generator, torch.device("cpu"))
+    x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).copy()).permute(2, 0, 1)[None].float() / 255
+    x = colour(geometric(x, (size, size), draw.theta), draw.colour, draw.brightness, draw.contrast)
+    return Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def augmented_samples(samples: Sequence[Sample], copies: int) -> tuple[list[Sample], list[int]]:
+    """``copies`` entries per sample and the seed of each (``1000 * index + copy``, fixed so a rerun gives the same
+    photos)."""
+    return ([s for s in samples for _ in range(copies)],
+            [1000 * i + k for i in range(len(samples)) for k in range(copies)])
+
+
 def folder_photos(folders: Sequence[Path]) -> list[Sample]:
     """Every image file under ``folders`` (recursively, sorted), as unlabelled samples."""
     samples = []
@@ -92,10 +112,11 @@ def folder_photos(folders: Sequence[Path]) -> list[Sample]:
 
 
 def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sample], blocks: Sequence[str],
-                        *, batch: int = BATCH, load: Callable[[Path], Image.Image] = open_rgb
+                        *, batch: int = BATCH, load: Callable[[Path], Image.Image] = open_rgb,
+                        loads: Sequence[Callable[[], Image.Image]] | None = None
                         ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Familiarity features (site -> (N, d)) and logits (N, K) of ``samples`` (read by ``load``), preprocessed
-    from the card."""
+    """Familiarity features (site -> (N, d)) and logits (N, K) of ``samples`` (read by ``load``, or by
+    ``loads``, one function per sample), preprocessed from the card."""
     if not samples:
         return {}, torch.empty((0, card.num_classes), dtype=torch.float64)
     transform = card.transforms()
@@ -104,7 +125,9 @@ def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sam
     logits = []
     with model_lock(model), preserved_state(model), FeatureRecorder(model, blocks) as recorder, torch.no_grad():
         for start in range(0, len(samples), batch):
-            images = torch.stack([transform(load(s.path)) for s in samples[start:start + batch]])
+            rows = range(start, min(start + batch, len(samples)))
+            images = torch.stack([transform(loads[i]() if loads is not None else load(samples[i].path))
+                                  for i in rows])
             recorder.values.clear()
             logits.append(model(images.to(parameter.device, parameter.dtype)).double().cpu())
             for name, value in recorder.values.items():
@@ -113,10 +136,14 @@ def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sam
 
 
 def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
-                     valid_pass: float = DEFAULT_VALID_PASS, outliers: Sequence[Path] = (), l2: float = DEFAULT_L2,
-                     log: Any = print) -> tuple[FamiliarityStatistics | None, dict[str, Any], dict[str, Any]]:
+                     valid_pass: float | None = None, outliers: Sequence[Path] = (), l2: float = DEFAULT_L2,
+                     augmented: int = AUGMENTED_COPIES, log: Any = print
+                     ) -> tuple[FamiliarityStatistics | None, dict[str, Any], dict[str, Any]]:
     """Fit familiarity (Train, and with ``outliers`` folders an outlier-exposure head; threshold on Valid) and the
     temperature (Valid); evaluate on Test.
+
+    ``valid_pass``: the share of Valid photos that pass (default 90 %, with ``outliers`` 95 %); ``augmented``:
+    augmented copies of each Train photo on the head's in-distribution side (with ``outliers`` only).
 
     Returns:
         The statistics, ``metrics["calibration"]`` and ``metrics["familiarity"]`` for the card (a model outside
@@ -140,11 +167,19 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
         return None, calibration, {}
     outlier_f = train_copies = None
     outlier_samples = folder_photos(outliers) if outliers else []
+    if valid_pass is None:
+        valid_pass = OUTLIER_VALID_PASS if outlier_samples else DEFAULT_VALID_PASS
     if outlier_samples:
         outlier_f = features_and_logits(model, card, outlier_samples, blocks)[0]
         train_copies = features_and_logits(model, card, splits.train, blocks,
                                            load=lambda path: shrunk_copy(open_rgb(path)))[0]
-        log(f"outliers: {len(outlier_samples)} photos; Train's 112-px copies: {len(splits.train)}")
+        if augmented > 0:
+            copied, seeds = augmented_samples(splits.train, augmented)
+            loads = [lambda s=s, seed=seed: augmented_copy(open_rgb(s.path), seed) for s, seed in zip(copied, seeds)]
+            extra = features_and_logits(model, card, copied, blocks, loads=loads)[0]
+            train_copies = {name: torch.cat([train_copies[name], extra[name]]) for name in train_copies}
+        log(f"outliers: {len(outlier_samples)} photos; Train's 112-px copies: {len(splits.train)}; augmented "
+            f"copies: {augmented * len(splits.train)}")
     statistics = fit_statistics(train_f, train_y, valid_f, card.num_classes, components=components,
                                 valid_pass=valid_pass, outliers=outlier_f, train_extra=train_copies, l2=l2)
     threshold = float(statistics.threshold)
@@ -157,21 +192,21 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
                   "means of the stem and of every stage, each standardised on out-of-fold Train distances, "
                   "averaged; fitted on Train, thresholded on Valid"
                   + ("; combined (the larger, each standardised on Valid) with an outlier-exposure logistic "
-                     "regression on the same features, Train and its 112-px copies vs the outlier photos"
-                     if outlier_samples else ""),
+                     "regression on the same features, Train with its 112-px and augmented copies vs the outlier "
+                     "photos" if outlier_samples else ""),
         "sites": blocks, "components": components, "valid_pass": valid_pass, "threshold": round(threshold, 4),
         "fitted_on": f"{fold} Train ({len(train_y)} photos)",
         "flagged": {"valid": round(flagged(valid_f), 4), "test": round(flagged(test_f), 4)},
     }
     if outlier_samples:
         summary["outliers"] = {"folders": [Path(folder).name for folder in outliers],
-                               "photos": len(outlier_samples), "l2": l2}
+                               "photos": len(outlier_samples), "l2": l2, "augmented_copies": augmented}
     return statistics, calibration, summary
 
 
 def add_trust(path: str | Path, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
-              valid_pass: float = DEFAULT_VALID_PASS, outliers: Sequence[Path] = (), l2: float = DEFAULT_L2,
-              device: str = "cpu", log: Any = print) -> ModelCard | None:
+              valid_pass: float | None = None, outliers: Sequence[Path] = (), l2: float = DEFAULT_L2,
+              augmented: int = AUGMENTED_COPIES, device: str = "cpu", log: Any = print) -> ModelCard | None:
     """Fit and store familiarity statistics and calibration in the checkpoint at ``path`` (weights unchanged);
     ``outliers``: folders of non-skin photos for the outlier-exposure head (none: Train-only statistics).
 
@@ -185,7 +220,8 @@ def add_trust(path: str | Path, splits: Splits, *, components: int = DEFAULT_COM
         return None
     model, card = load_checkpoint(path, device=resolve_device(device))
     statistics, calibration, summary = trust_statistics(model, card, splits, components=components,
-                                                        valid_pass=valid_pass, outliers=outliers, l2=l2, log=log)
+                                                        valid_pass=valid_pass, outliers=outliers, l2=l2,
+                                                        augmented=augmented, log=log)
     write_statistics(path, statistics)
     metrics = {key: value for key, value in card.metrics.items() if key != "familiarity"}
     metrics["calibration"] = calibration
@@ -208,12 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True,
                    help="the dataset folder with folds.csv the model was trained on")
     p.add_argument("--components", type=int, default=DEFAULT_COMPONENTS, help="principal directions per site")
-    p.add_argument("--valid-pass", type=float, default=DEFAULT_VALID_PASS,
-                   help="share of Valid photos that must pass as familiar (sets the threshold)")
+    p.add_argument("--valid-pass", type=float, default=None,
+                   help=f"share of Valid photos that must pass as familiar (sets the threshold; default "
+                        f"{DEFAULT_VALID_PASS:.0%}, with --outliers {OUTLIER_VALID_PASS:.0%})")
     p.add_argument("--outliers", type=Path, nargs="+", default=[], metavar="DIR",
                    help="folders of photos that are not skin photos, for outlier exposure (README: the dev sets "
                         "written by scripts/outlier_sets.py); none: statistics from Train only")
     p.add_argument("--l2", type=float, default=DEFAULT_L2, help="L2 penalty of the outlier-exposure head")
+    p.add_argument("--augmented-copies", type=int, default=AUGMENTED_COPIES,
+                   help="augmented copies of each Train photo on the outlier-exposure head's in-distribution side")
     return p
 
 
@@ -221,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not (args.data / "folds.csv").is_file():
         raise SystemExit(f"--data {args.data} has no folds.csv: the statistics need the checkpoint's official fold")
-    if not 0.5 <= args.valid_pass < 1:
+    if args.valid_pass is not None and not 0.5 <= args.valid_pass < 1:
         raise SystemExit(f"--valid-pass must be in [0.5, 1), got {args.valid_pass}")
     try:
         from .checkpoint import read_card
@@ -232,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         if positive:  # a Monkeypox-vs-rest card; a 6-class card also names its positive class
             splits = binarize(splits, positive)
         add_trust(args.checkpoint, splits, components=args.components, valid_pass=args.valid_pass,
-                  outliers=args.outliers, l2=args.l2)
+                  outliers=args.outliers, l2=args.l2, augmented=args.augmented_copies)
     except (CheckpointError, ValueError, FileNotFoundError) as error:
         raise SystemExit(str(error)) from None
     print(f"updated {args.checkpoint} and its card")

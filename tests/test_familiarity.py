@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 import senet
 from senet import CheckpointError, ModelCard, analyze, load_checkpoint, save_checkpoint
 from senet.checkpoint import write_statistics
+from senet.data import Sample
 from senet.familiarity import (
     FamiliarityStatistics,
     FeatureRecorder,
@@ -25,7 +26,7 @@ from senet.familiarity import (
     statistics_for,
 )
 from senet.hooks import hook_count
-from senet.trust import card_fold, familiarity_sites, features_and_logits
+from senet.trust import augmented_copy, augmented_samples, card_fold, familiarity_sites, features_and_logits
 from senet.trust import main as trust_main
 
 LABELS = ["Monkeypox", "Healthy", "Measles"]
@@ -143,6 +144,17 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                 {k: v[16:] for k, v in features.items()}, 3, components=4)
     write_statistics(path, statistics)
     return path
+
+
+def test_augmented_copies_are_seeded_and_vary() -> None:
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    first, again, other = augmented_copy(photo, 7), augmented_copy(photo, 7), augmented_copy(photo, 8)
+    assert first.size == (256, 256) and np.array_equal(np.asarray(first), np.asarray(again))
+    assert not np.array_equal(np.asarray(first), np.asarray(other))
+    samples = [Sample(Path(f"{i}.jpg"), "a") for i in range(3)]
+    copied, seeds = augmented_samples(samples, 2)
+    assert [s.path.name for s in copied] == ["0.jpg", "0.jpg", "1.jpg", "1.jpg", "2.jpg", "2.jpg"]
+    assert seeds == [0, 1, 1000, 1001, 2000, 2001]
 
 
 def test_recorder_pools_every_stage_and_reads_every_se_squeeze() -> None:
@@ -286,7 +298,9 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     loaded, new_card = load_checkpoint(path)
     head = statistics_for(loaded).outlier
     assert head is not None and set(head.weights) == set(familiarity_sites(loaded))
-    assert new_card.metrics["familiarity"]["outliers"]["photos"] == 6
+    summary = new_card.metrics["familiarity"]
+    assert summary["outliers"]["photos"] == 6 and summary["outliers"]["augmented_copies"] == 2
+    assert summary["valid_pass"] == 0.95  # with outliers the threshold lets 95 % of Valid pass (90 % without)
     (outliers / "empty").mkdir()
     with pytest.raises(SystemExit, match="has no photos"):
         trust_main(["--checkpoint", str(path), "--data", str(data), "--outliers", str(outliers / "empty")])
