@@ -111,15 +111,13 @@ def server_parts(demo: Any, photo: Path, model: str, rounds: int) -> dict[str, f
 
 def distinct_copies(photo: Path, count: int, folder: Path) -> list[Path]:
     """``count`` copies of a JPEG that decode to the same pixels but differ in their bytes (a COM segment)."""
+    from unique_jpeg import unique_jpeg
+
     data = photo.read_bytes()
-    if data[:2] != b"\xff\xd8":
-        raise ValueError(f"{photo} is not a JPEG")
     copies = []
     for index in range(count):
-        comment = f"round-trip call {index}".encode()
-        segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
         copy = folder / f"call{index}.jpg"
-        copy.write_bytes(data[:2] + segment + data[2:])
+        copy.write_bytes(unique_jpeg(data, f"round-trip call {index}"))
         copies.append(copy)
     return copies
 

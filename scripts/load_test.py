@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from unique_jpeg import unique_jpeg  # noqa: E402
 
 
 def make_random_checkpoints(directory: Path, archs: list[str], input_size: int, num_classes: int = 6) -> list[str]:
@@ -94,7 +97,12 @@ def run(url: str, *, users: int, requests: int, models: list[str | None], images
 
     def call(job: int) -> tuple[float, str | None]:
         model = models[job % len(models)]
-        image = handle_file(str(images[job % len(images)]))
+        source = images[job % len(images)]
+        if source.suffix.lower() in (".jpg", ".jpeg"):  # a photo no request sent before: the answer cache cannot answer
+            unique = source.with_name(f"{source.stem}_job{job}.jpg")
+            unique.write_bytes(unique_jpeg(source.read_bytes(), f"load test job {job}"))
+            source = unique
+        image = handle_file(str(source))
         args = (image,) if model is None else (image, model)
         start = time.perf_counter()
         try:
