@@ -113,3 +113,18 @@ def test_new_dataclass_fields_without_a_schema_entry_are_bounded_json():
 def test_json_depth_is_measured_without_parsing():
     assert json_depth('{"a": [1, {"b": "[[[[not counted"}]}') == 3
     assert json_depth("[" * 100_000 + "]" * 100_000) == 100_000
+
+
+def test_card_json_puts_number_lists_on_one_line_and_round_trips():
+    from senet.card import ModelCard
+
+    card = ModelCard(arch="se_resnet18", labels=["a", "b"], title="[\n 1,\n 2\n] in a title",
+                     metrics={"bins": [0.1, -2e-05, 3], "nested": [[1, 2], [3.5, 4]], "words": ["x", "y"]},
+                     class_profiles={"classes": {"a": [[0.25, 0.5], [1.0, 0.0]]}})
+    text = card.to_json()
+    assert json.loads(text) == card.to_dict()
+    assert '"bins": [0.1, -2e-05, 3]' in text and "[0.25, 0.5]" in text
+    assert '"title": "[\\n 1,\\n 2\\n] in a title"' in text  # strings are left as they are
+    assert '"words": [\n' in text  # lists of strings keep one item per line
+    shipped = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*.json"))
+    assert all(path.read_text(encoding="utf-8") == read_card(path).to_json() + "\n" for path in shipped)
