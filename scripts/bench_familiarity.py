@@ -27,22 +27,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from familiarity_features import lowres, natural_halves  # noqa: E402
+from familiarity_features import natural_halves  # noqa: E402
 from foreign_images import foreign_images  # noqa: E402
 from second_foreign_set import second_foreign_images  # noqa: E402
 
 from senet import load_checkpoint  # noqa: E402
 from senet.data import Sample, open_rgb, read_folds  # noqa: E402
-from senet.familiarity import FeatureRecorder, statistics_for  # noqa: E402
-from senet.hooks import model_lock, preserved_state  # noqa: E402
-from senet.trust import card_fold, features_and_logits  # noqa: E402
+from senet.familiarity import statistics_for  # noqa: E402
+from senet.trust import card_fold, features_and_logits, image_features, shrunk_copy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,20 +54,13 @@ def flags(model: torch.nn.Module, features: dict[str, torch.Tensor]) -> torch.Te
     return statistics.familiarity(statistics.score(features)) < float(statistics.threshold)
 
 
-def flagged_share(model: torch.nn.Module, card: object, features: dict[str, torch.Tensor]) -> float:
+def flagged_share(model: torch.nn.Module, features: dict[str, torch.Tensor]) -> float:
     return float(flags(model, features).double().mean())
 
 
-def image_features(model: torch.nn.Module, card: object, images: list, blocks: list[str]) -> dict[str, torch.Tensor]:
-    transform = card.transforms()
-    features: dict[str, list[torch.Tensor]] = {}
-    with model_lock(model), preserved_state(model), FeatureRecorder(model, blocks) as recorder, torch.no_grad():
-        for start in range(0, len(images), 16):
-            recorder.values.clear()
-            model(torch.stack([transform(image) for image in images[start:start + 16]]))
-            for name, value in recorder.values.items():
-                features.setdefault(name, []).append(value)
-    return {name: torch.cat(parts) for name, parts in features.items()}
+def in_memory(images: list[Image.Image]) -> list[Callable[[], Image.Image]]:
+    """Photos already decoded, in the form ``senet.trust.image_features`` reads them."""
+    return [lambda image=image: image for image in images]
 
 
 def bench(stem: Path, args: argparse.Namespace) -> None:
@@ -81,22 +75,22 @@ def bench(stem: Path, args: argparse.Namespace) -> None:
     fold = card.metrics.get("fold")
     rows = [
         (f"{fold} Test (skin photos, held out)", len(splits.test),
-         flagged_share(model, card, features_and_logits(model, card, splits.test, blocks)[0]), "<= 10 %"),
+         flagged_share(model, features_and_logits(model, card, splits.test, blocks)[0]), "<= 10 %"),
         (f"{fold} Test shrunk to 112 px, JPEG 80 (control)", len(splits.test),
-         flagged_share(model, card, image_features(model, card, [lowres(open_rgb(s.path)) for s in splits.test],
-                                                   blocks)), "-"),
+         flagged_share(model, features_and_logits(model, card, splits.test, blocks,
+                                                        load=lambda path: shrunk_copy(open_rgb(path)))[0]), "-"),
     ]
     for part, note in (("woof_held", "Imagewoof, held-out half"), ("nette_held", "Imagenette, held out"),
                        ("woof_dev", "Imagewoof, dev half (seen while choosing)")):
         samples = [Sample(path, path.parent.name) for path in natural[part]]
         rows.append((f"natural: {note}", len(samples),
-                     flagged_share(model, card, features_and_logits(model, card, samples, blocks)[0]), ">= 90 %"))
+                     flagged_share(model, features_and_logits(model, card, samples, blocks)[0]), ">= 90 %"))
     for part, note in (("report", "held out"), ("dev", "seen while choosing the method")):
         images = [image for _, image in foreign_images(part)]
         rows.append((f"foreign set, {part} half ({note})", len(images),
-                     flagged_share(model, card, image_features(model, card, images, blocks)), ">= 90 %"))
+                     flagged_share(model, image_features(model, card, in_memory(images), blocks)[0]), ">= 90 %"))
     second = second_foreign_images()
-    second_flags = flags(model, image_features(model, card, [image for _, image in second], blocks))
+    second_flags = flags(model, image_features(model, card, in_memory([image for _, image in second]), blocks)[0])
     rows.append(("second foreign set (built after every choice, held out)", len(second),
                  float(second_flags.double().mean()), ">= 90 %"))
     missed = sorted({name.split("/")[0] for (name, _), flag in zip(second, second_flags.tolist()) if not flag})

@@ -26,7 +26,6 @@ Saved as ``.cache/ood/<stem>.pt`` (a dict of set -> feature name -> (N, d) float
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import sys
 import time
@@ -34,7 +33,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +46,7 @@ from senet.data import IMAGE_SUFFIXES, label_indices, open_rgb, read_folds  # no
 from senet.family import as_family  # noqa: E402
 from senet.hooks import preserved_state  # noqa: E402
 from senet.layers import se_blocks  # noqa: E402
-from senet.trust import augmented_copy, augmented_samples, card_fold  # noqa: E402
+from senet.trust import augmented_copy, augmented_samples, card_fold, shrunk_copy  # noqa: E402
 
 
 def stage_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -84,19 +82,6 @@ class Recorder:
     def close(self) -> None:
         for handle in self.handles:
             handle.remove()
-
-
-def lowres(image: Image.Image) -> Image.Image:
-    """Like the natural corpora: short side 112 px, centre crop, JPEG quality 80."""
-    w, h = image.size
-    scale = 112 / min(w, h)
-    image = image.resize((max(112, round(w * scale)), max(112, round(h * scale))), Image.Resampling.BILINEAR)
-    w, h = image.size
-    image = image.crop(((w - 112) // 2, (h - 112) // 2, (w - 112) // 2 + 112, (h - 112) // 2 + 112))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=80)
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
 
 
 def natural_halves(root: Path, count: int) -> dict[str, list[Path]]:
@@ -150,9 +135,9 @@ def main() -> None:
     copied, seeds = augmented_samples(splits.train, 2)  # the photos and seeds senet.trust uses
     sets["train_aug"] = [lambda s=s, seed=seed: augmented_copy(open_rgb(s.path), seed)
                          for s, seed in zip(copied, seeds, strict=True)]
-    sets["train_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.train]  # outlier exposure's in-dist
-    sets["valid_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.valid]
-    sets["test_lowres"] = [lambda s=s: lowres(open_rgb(s.path)) for s in splits.test]
+    sets["train_lowres"] = [lambda s=s: shrunk_copy(open_rgb(s.path)) for s in splits.train]  # in-dist. for OE
+    sets["valid_lowres"] = [lambda s=s: shrunk_copy(open_rgb(s.path)) for s in splits.valid]
+    sets["test_lowres"] = [lambda s=s: shrunk_copy(open_rgb(s.path)) for s in splits.test]
     for name, paths in natural_halves(args.pretrain, args.natural).items():
         sets[name] = [lambda q=q: open_rgb(q) for q in paths]
     for part, name in (("dev", "foreign_dev"), ("report", "foreign_report")):

@@ -22,6 +22,7 @@ import argparse
 import io
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -111,28 +112,32 @@ def folder_photos(folders: Sequence[Path]) -> list[Sample]:
     return samples
 
 
-def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sample], blocks: Sequence[str],
-                        *, batch: int = BATCH, load: Callable[[Path], Image.Image] = open_rgb,
-                        loads: Sequence[Callable[[], Image.Image]] | None = None
-                        ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Familiarity features (site -> (N, d)) and logits (N, K) of ``samples`` (read by ``load``, or by
-    ``loads``, one function per sample), preprocessed from the card."""
-    if not samples:
+def image_features(model: nn.Module, card: ModelCard, images: Sequence[Callable[[], Image.Image]],
+                   blocks: Sequence[str], *, batch: int = BATCH) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Familiarity features (site -> (N, d)) and logits (N, K) of the photos ``images`` return (one function per
+    photo, called when its batch is due), preprocessed from the card."""
+    if not images:
         return {}, torch.empty((0, card.num_classes), dtype=torch.float64)
     transform = card.transforms()
     parameter = next(model.parameters())
     features: dict[str, list[torch.Tensor]] = {}
     logits = []
     with model_lock(model), preserved_state(model), FeatureRecorder(model, blocks) as recorder, torch.no_grad():
-        for start in range(0, len(samples), batch):
-            rows = range(start, min(start + batch, len(samples)))
-            images = torch.stack([transform(loads[i]() if loads is not None else load(samples[i].path))
-                                  for i in rows])
+        for start in range(0, len(images), batch):
+            pictures = torch.stack([transform(image()) for image in images[start:start + batch]])
             recorder.values.clear()
-            logits.append(model(images.to(parameter.device, parameter.dtype)).double().cpu())
+            logits.append(model(pictures.to(parameter.device, parameter.dtype)).double().cpu())
             for name, value in recorder.values.items():
                 features.setdefault(name, []).append(value)
     return {name: torch.cat(parts) for name, parts in features.items()}, torch.cat(logits)
+
+
+def features_and_logits(model: nn.Module, card: ModelCard, samples: Sequence[Sample], blocks: Sequence[str],
+                        *, batch: int = BATCH, load: Callable[[Path], Image.Image] = open_rgb
+                        ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """``image_features`` of ``samples``, each read by ``load``."""
+    reads: list[Callable[[], Image.Image]] = [partial(load, sample.path) for sample in samples]
+    return image_features(model, card, reads, blocks, batch=batch)
 
 
 def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, components: int = DEFAULT_COMPONENTS,
@@ -176,7 +181,7 @@ def trust_statistics(model: nn.Module, card: ModelCard, splits: Splits, *, compo
         if augmented > 0:
             copied, seeds = augmented_samples(splits.train, augmented)
             loads = [lambda s=s, seed=seed: augmented_copy(open_rgb(s.path), seed) for s, seed in zip(copied, seeds)]
-            extra = features_and_logits(model, card, copied, blocks, loads=loads)[0]
+            extra = image_features(model, card, loads, blocks)[0]
             train_copies = {name: torch.cat([train_copies[name], extra[name]]) for name in train_copies}
         log(f"outliers: {len(outlier_samples)} photos; Train's 112-px copies: {len(splits.train)}; augmented "
             f"copies: {augmented * len(splits.train)}")
