@@ -87,7 +87,7 @@ def test_handlers_refuse_in_the_language_of_the_request() -> None:
     token = LocalContext.request.set(ZH_REQUEST)
     try:
         said = [fail(error).message for error in errors]
-        busy = lanes._error(lanes.MODEL_BUSY).message
+        busy = refusals.refuse(lanes.MODEL_BUSY).message  # what the lanes raise
         own = refusals.own_model_refusal("weights.pth: the state dict has no SE blocks.").message
         known = refusals.own_model_refusal(str(UploadRefused("The file is 300 MB; the limit is 200 MB."))).message
         labels = refusals.own_model_refusal("This file holds SE-ResNet-18, SE reduction 16, 2 classes: type its 2 "

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import gradio as gr
 from gradio.context import LocalContext
 from torch import nn
 
@@ -48,10 +47,6 @@ def _lower_priority() -> None:
     """Run this thread (the slow lane's) at a lower CPU priority; Linux gives each thread its own nice value."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-
-
-def _error(message: str) -> gr.Error:
-    return refuse(message)  # in the page's language
 
 
 def is_slow(method: str | None) -> bool:
@@ -109,7 +104,7 @@ class Lanes:
         if not slow:
             lock = senet.hooks.model_lock(net)
             if not lock.acquire(timeout=self.limits.fast_wait_s):
-                raise _error(MODEL_BUSY)
+                raise refuse(MODEL_BUSY)
             with self._books:
                 self._fast_running += 1
             try:
@@ -122,9 +117,9 @@ class Lanes:
         session = session or _session()
         with self._books:
             if session in self._slow_sessions:
-                raise _error(SLOW_SESSION)
+                raise refuse(SLOW_SESSION)
             if self._slow_count >= 1 + self.limits.slow_waiting:
-                raise _error(SLOW_BUSY.format(n=self._slow_count - 1))
+                raise refuse(SLOW_BUSY.format(n=self._slow_count - 1))
             self._slow_count += 1
             self._slow_sessions.add(session)
         try:

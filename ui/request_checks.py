@@ -14,13 +14,9 @@ from senet.image_io import ImageRejected, check_header, read_data_url
 from .refusals import refuse
 
 
-def _error(message: str) -> gr.Error:
-    return refuse(message)  # in the page's language
-
-
 def _text_or_empty(value: Any, name: str) -> None:
     if value is not None and not isinstance(value, str):
-        raise _error(f"The {name} must be given as text (a name from the list), not {type(value).__name__} "
+        raise refuse(f"The {name} must be given as text (a name from the list), not {type(value).__name__} "
                      f"{_short(value)}.")
 
 
@@ -33,7 +29,7 @@ def opacity_value(opacity: Any) -> float:
     """The heatmap opacity as a float in [0, 1], or a sentence saying what is wrong."""
     if isinstance(opacity, bool) or not isinstance(opacity, int | float) or not math.isfinite(opacity) \
             or not 0 <= opacity <= 1:
-        raise _error(f"The opacity must be a number from 0 to 1, not {_short(opacity)}.")
+        raise refuse(f"The opacity must be a number from 0 to 1, not {_short(opacity)}.")
     return float(opacity)
 
 
@@ -48,21 +44,21 @@ def check_options(method: Any, target: Any, layer: Any, opacity: Any, block: Any
         _text_or_empty(value, name)
     opacity_value(opacity)
     if compare not in (None, "", "top", "all", "none"):
-        raise _error(f"The comparison must be \"top\", \"all\" or \"none\", not {_short(compare)}.")
+        raise refuse(f"The comparison must be \"top\", \"all\" or \"none\", not {_short(compare)}.")
     if theme not in (None, "", "light", "dark"):
-        raise _error(f"The chart theme must be \"light\" or \"dark\", not {_short(theme)}.")
+        raise refuse(f"The chart theme must be \"light\" or \"dark\", not {_short(theme)}.")
 
 
 def channel_index(result: Any, block: Any, channel: Any) -> tuple[str, int]:
     """The SE block and channel of a drill-down request, checked against the session's last analysis."""
     names = list(result.analysis.excitations)
     if not isinstance(block, str) or block not in names:
-        raise _error(f"Unknown SE block {_short(block)}; this model's blocks are {names[0]} to {names[-1]}.")
+        raise refuse(f"Unknown SE block {_short(block)}; this model's blocks are {names[0]} to {names[-1]}.")
     count = len(result.analysis.excitations[block])
     if isinstance(channel, str) and channel.strip().isdigit():
         channel = int(channel)
     if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < count:
-        raise _error(f"The channel must be a whole number from 0 to {count - 1} for {block}, not {_short(channel)}.")
+        raise refuse(f"The channel must be a whole number from 0 to {count - 1} for {block}, not {_short(channel)}.")
     return block, channel
 
 
@@ -71,7 +67,7 @@ def channel_number(channel: Any) -> int:
     if isinstance(channel, str) and channel.strip().isdigit():
         channel = int(channel)
     if isinstance(channel, bool) or not isinstance(channel, int):
-        raise _error(f"The channel must be a whole number, not {_short(channel)}.")
+        raise refuse(f"The channel must be a whole number, not {_short(channel)}.")
     return channel
 
 
@@ -93,10 +89,10 @@ def photo_payload(payload: Any, upload_dir: str | None = None) -> str | bytes | 
             data = read_data_url(url)
             check_header(data)
         except ImageRejected as error:
-            raise _error(str(error)) from None
+            raise refuse(str(error)) from None
         return data
     if not isinstance(path, str) or not path:
-        raise _error("The photo must be an uploaded file or a data: URL. Please upload the image first.")
+        raise refuse("The photo must be an uploaded file or a data: URL. Please upload the image first.")
     return path
 
 
