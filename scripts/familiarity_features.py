@@ -18,7 +18,9 @@ Photo sets (fixed seeds; which are dev and which are held out is decided here, b
   JPEG-compressed like the natural corpora, a control for "flags low resolution" rather than "flags non-skin");
 - ``woof_dev`` / ``woof_held``: Imagewoof split in two halves with seed 0, up to ``--natural`` photos each;
 - ``nette_held``: Imagenette (held out as a whole);
-- ``foreign_dev`` / ``foreign_report``: the two halves of ``scripts/foreign_images.py``.
+- ``foreign_dev`` / ``foreign_report``: the two halves of ``scripts/foreign_images.py``;
+- ``synthetic``: the 420 procedural pictures of ``scripts/synthetic_outliers.py`` (dev: outlier exposure, round 3);
+- ``foreign_third``: ``scripts/third_foreign_set.py`` (held out; built before round 3, measured once after it).
 
 Saved as ``.cache/ood/<stem>.pt`` (a dict of set -> feature name -> (N, d) float32, plus ``<set>.labels``).
 """
@@ -40,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from foreign_images import foreign_images  # noqa: E402
+from synthetic_outliers import synthetic_pictures  # noqa: E402
+from third_foreign_set import third_foreign_images  # noqa: E402
 
 from senet import load_checkpoint  # noqa: E402
 from senet.data import IMAGE_SUFFIXES, label_indices, open_rgb, read_folds  # noqa: E402
@@ -142,6 +146,8 @@ def main() -> None:
         sets[name] = [lambda q=q: open_rgb(q) for q in paths]
     for part, name in (("dev", "foreign_dev"), ("report", "foreign_report")):
         sets[name] = [image for _, image in foreign_images(part)]
+    sets["synthetic"] = [image for _, image in synthetic_pictures(420)]
+    sets["foreign_third"] = [image for _, image in third_foreign_images()]
     path = args.out / f"{stem.name}.pt"
     result: dict[str, object] = torch.load(path) if path.exists() else {"blocks": blocks}
     for name, images in sets.items():
