@@ -13,6 +13,8 @@ Prints one table per model: the share of photos flagged on
   of ``scripts/familiarity_features.py``;
 - the second foreign set of ``scripts/second_foreign_set.py`` (faces, everyday photos, an MRI, maps, drawn app
   windows, code, codes and patterns; built after every choice of the method, never used for one);
+- the third foreign set of ``scripts/third_foreign_set.py`` (faces, big cats, a tower, a toy figure, a screenshot,
+  logos; built before round 3 of the choice, never used for one);
 - the foreign set of ``scripts/foreign_images.py`` (documents, charts, grayscale photos, microscopy, textures,
   everyday photos, and crops / low-resolution copies of them; goal >= 90 %): its ``report`` half (held out)
   and its ``dev`` half (looked at while choosing the method),
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from familiarity_features import natural_halves  # noqa: E402
 from foreign_images import foreign_images  # noqa: E402
 from second_foreign_set import second_foreign_images  # noqa: E402
+from third_foreign_set import third_foreign_images  # noqa: E402
 
 from senet import load_checkpoint  # noqa: E402
 from senet.data import Sample, open_rgb, read_folds  # noqa: E402
@@ -89,17 +92,20 @@ def bench(stem: Path, args: argparse.Namespace) -> None:
         images = [image for _, image in foreign_images(part)]
         rows.append((f"foreign set, {part} half ({note})", len(images),
                      flagged_share(model, image_features(model, card, in_memory(images), blocks)[0]), ">= 90 %"))
-    second = second_foreign_images()
-    second_flags = flags(model, image_features(model, card, in_memory([image for _, image in second]), blocks)[0])
-    rows.append(("second foreign set (built after every choice, held out)", len(second),
-                 float(second_flags.double().mean()), ">= 90 %"))
-    missed = sorted({name.split("/")[0] for (name, _), flag in zip(second, second_flags.tolist()) if not flag})
+    missed = {}
+    for label, pictures in (("second foreign set (built after every choice, held out)", second_foreign_images()),
+                            ("third foreign set (built before round 3, held out)", third_foreign_images())):
+        flagged = flags(model, image_features(model, card, in_memory([image for _, image in pictures]), blocks)[0])
+        rows.append((label, len(pictures), float(flagged.double().mean()), ">= 90 %"))
+        missed[label.split(" (")[0]] = sorted({name.split("/")[0] for (name, _), flag
+                                               in zip(pictures, flagged.tolist()) if not flag})
     fitted_on = card.metrics["familiarity"]["fitted_on"]
     print(f"\n{stem.name} (threshold {float(statistics.threshold):.3f}, fitted on {fitted_on})")
     print("| photos | n | flagged as unfamiliar | goal |\n|---|---|---|---|")
     for name, n, share, goal in rows:
         print(f"| {name} | {n} | {share * 100:.1f} % | {goal} |")
-    print(f"second foreign set, bases with a variant not flagged: {', '.join(missed) or 'none'}")
+    for label, bases in missed.items():
+        print(f"{label}, bases with a variant not flagged: {', '.join(bases) or 'none'}")
     calibration = card.metrics.get("calibration", {})
     if calibration:
         raw, cal = calibration["raw"], calibration["calibrated"]
