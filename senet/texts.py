@@ -199,6 +199,10 @@ _CARD = {
         "familiarity_title": "Unfamiliar photos",
         "familiarity_note": ("A photo is flagged as unfamiliar when it looks less like the training photos than "
                              "{pass_} of the Valid photos do ({method}). Flagged: {valid} of Valid, {test} of Test."),
+        "familiarity_held_out": ("Tested on pictures never used to set it up, it warned on {natural} of natural photos "
+                                 "({n_natural} photos of animals, buildings, vehicles, ...) and on {foreign} of other "
+                                 "pictures ({n_foreign}: documents, charts, microscopy, faces, logos, screenshots, "
+                                 "...). No warning does not prove that a photo is a skin photo."),
         "default_limitations": (
             "This card records no limitations. The model only knows the classes above, may fail on photos unlike "
             "its training data, and has not been validated clinically: a research demo, not a diagnostic device."),
@@ -222,6 +226,9 @@ _CARD = {
         "familiarity_title": "陌生照片",
         "familiarity_note": ("如果一张照片比 {pass_} 的验证集照片更不像训练照片，就会被标为陌生照片（{method}）。"
                              "被标记的比例：验证集 {valid}，测试集 {test}。"),
+        "familiarity_held_out": ("在从未用于设定它的图片上测试：自然照片（{n_natural} 张动物、建筑、车辆等）"
+                                 "中有 {natural} 被警告，其他图片（{n_foreign} 张文档、图表、显微图像、人脸、标志、"
+                                 "截图等）中有 {foreign} 被警告。没有警告并不能证明照片是皮肤照片。"),
         "default_limitations": (
             "此模型卡未记录局限性。模型只认识上述类别，对与其训练数据不同的照片可能出错，"
             "且未经临床验证：这是研究演示，不是诊断工具。"),
@@ -428,7 +435,33 @@ def _trust_sections(card: ModelCard, lang: str, section: str) -> list[str]:
     familiarity = card.metrics.get("familiarity")
     if isinstance(familiarity, Mapping) and isinstance(familiarity.get("flagged"), Mapping):
         flagged = familiarity["flagged"]
-        out.append(f"{section} {words['familiarity_title']}\n\n" + words["familiarity_note"].format(
+        note = words["familiarity_note"].format(
             pass_=percent(float(familiarity.get("valid_pass", 0.95))), method=familiarity.get("method", ""),
-            valid=percent(float(flagged.get("valid", 0))), test=percent(float(flagged.get("test", 0)))))
+            valid=percent(float(flagged.get("valid", 0))), test=percent(float(flagged.get("test", 0))))
+        held_out = held_out_rates(familiarity.get("held_out"))
+        if "natural" in held_out and "foreign" in held_out:
+            (natural, n_natural), (foreign, n_foreign) = held_out["natural"], held_out["foreign"]
+            note += "\n\n" + words["familiarity_held_out"].format(natural=natural, n_natural=n_natural,
+                                                               foreign=foreign, n_foreign=n_foreign)
+        out.append(f"{section} {words['familiarity_title']}\n\n{note}")
+    return out
+
+
+def held_out_rates(rows: Any) -> dict[str, tuple[str, int]]:
+    """``metrics["familiarity"]["held_out"]`` rows -> kind ("natural" / "foreign") -> (the range of the shares
+    flagged over its sets, e.g. ``85–98 %``, the photos in all of them). Malformed rows are skipped: a card
+    from elsewhere may hold anything."""
+    found: dict[str, list[tuple[float, int]]] = {}
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, Mapping) or row.get("kind") not in ("natural", "foreign"):
+            continue
+        share, photos = row.get("flagged"), row.get("photos")
+        if (isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1
+                and isinstance(photos, int) and not isinstance(photos, bool) and photos > 0):
+            found.setdefault(row["kind"], []).append((float(share), photos))
+    out = {}
+    for kind, values in found.items():
+        # counted shares of whole sets: 100 % means every picture, so no "<1 %" / ">99 %" hedging here
+        low, high = round(min(v for v, _ in values) * 100), round(max(v for v, _ in values) * 100)
+        out[kind] = (f"{low} %" if low == high else f"{low}–{high} %", sum(n for _, n in values))
     return out

@@ -106,3 +106,23 @@ def test_operating_point_sentence_reads_the_positive_class_from_the_card() -> No
     assert "finds about 7 of 10 Pox photos" in sentence and "wrongly flags about 1 of 8 others" in sentence
     assert "5 cross-validation folds" in sentence
     assert texts.operating_point_sentence(ModelCard(arch="se_resnet18", labels=["a", "b"])) == ""
+
+
+def test_model_card_says_how_often_the_warning_caught_held_out_pictures() -> None:
+    familiarity = {"valid_pass": 0.95, "method": "m", "flagged": {"valid": 0.05, "test": 0.07}}
+    rows = [{"set": "a", "kind": "natural", "photos": 400, "flagged": 0.982},
+            {"set": "b", "kind": "natural", "photos": 400, "flagged": 0.972},
+            {"set": "c", "kind": "foreign", "photos": 68, "flagged": 0.853},
+            {"set": "d", "kind": "foreign", "photos": 88, "flagged": 1.0},
+            {"set": "hostile", "kind": "foreign", "photos": True, "flagged": 0.0},  # skipped: not a count
+            {"set": "e", "kind": "other", "photos": 5, "flagged": 0.1}, "not a row"]
+    card = ModelCard(arch="se_resnet18", labels=["a", "b"], metrics={"familiarity": {**familiarity, "held_out": rows}})
+    english = texts.model_card_markdown(card, "en")
+    assert "warned on 97–98 % of natural photos (800 photos" in english
+    assert "on 85–100 % of other pictures (156:" in english and "No warning does not prove" in english
+    assert "自然照片（800 张" in texts.model_card_markdown(card, "zh") and "85–100 % 被警告" in \
+        texts.model_card_markdown(card, "zh")
+    one_kind = ModelCard(arch="se_resnet18", labels=["a", "b"],
+                         metrics={"familiarity": {**familiarity, "held_out": rows[:2]}})
+    assert "warned on" not in texts.model_card_markdown(one_kind, "en")  # half a statement would mislead
+    assert "Flagged: 5 % of Valid" in texts.model_card_markdown(one_kind, "en")

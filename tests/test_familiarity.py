@@ -267,8 +267,9 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     model = random_model("se_resnet18", seed=0, num_classes=3)
     labels = sorted(LABELS)
     # a multi-class card that names its positive class (as the shipped ones do) must not be binarised
-    card = ModelCard(arch="se_resnet18", labels=labels, input_size=(32, 32), metrics={"fold": "fold2"},
-                     data={"positive": "Monkeypox"})
+    stale = {"held_out": [{"set": "s", "kind": "natural", "photos": 4, "flagged": 1.0}]}  # of older statistics
+    card = ModelCard(arch="se_resnet18", labels=labels, input_size=(32, 32),
+                     metrics={"fold": "fold2", "familiarity": stale}, data={"positive": "Monkeypox"})
     path = save_checkpoint(model, card, tmp_path / "ck", half=True)
     before = {k: v.clone() for k, v in load_file(str(path)).items()}
     assert trust_main(["--checkpoint", str(path), "--data", str(data), "--components", "4"]) == 0
@@ -280,6 +281,7 @@ def test_trust_cli_adds_statistics_and_calibration_without_touching_weights(tmp_
     calibration = new_card.metrics["calibration"]
     assert calibration["temperature"] > 0 and len(calibration["reliability"]) == 10
     assert new_card.metrics["familiarity"]["fitted_on"].startswith("fold2 Train")
+    assert "held_out" not in new_card.metrics["familiarity"]  # rates measured on other statistics are dropped
     sites = set(new_card.metrics["familiarity"]["sites"])
     assert statistics_for(loaded).blocks == sites == set(familiarity_sites(loaded))
     assert (tmp_path / "ck.md").read_text().count("Calibration") >= 1

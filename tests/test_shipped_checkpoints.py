@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from senet import load_checkpoint, read_card
+from senet import load_checkpoint, read_card, texts
 from senet.data import open_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +34,9 @@ def test_card_carries_what_the_app_and_readers_need(path: Path) -> None:
     assert 0 < test["accuracy"] <= 1 and len(test["confusion_matrix"]) == card.num_classes
     assert card.metrics["cv"]["accuracy"]["values"]
     assert card.class_profiles["classes"].keys() == set(card.labels)
+    held_out = card.metrics["familiarity"]["held_out"]  # scripts/bench_familiarity.py --write-card
+    assert {row["kind"] for row in held_out} == {"natural", "foreign"}
+    assert "No warning does not prove" in texts.model_card_markdown(card, "en")
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)

@@ -77,6 +77,8 @@ def test_foreign_photo_gets_the_warning_first_and_the_card_a_reliability_diagram
         page.locator("#reliability .js-plotly-plot").wait_for(state="visible", timeout=60_000)
         page.locator("#reliability").scroll_into_view_if_needed()
         assert "ECE" in page.locator("#reliability").inner_text()
+        held_out = page.get_by_text("No warning does not prove that a photo is a skin photo", exact=False)
+        assert held_out.first.is_visible()  # how often the warning worked on held-out pictures, in words
         page.locator("#reliability").screenshot(path=str(shots / "trust_reliability.png"))
         page.screenshot(path=str(shots / "trust_card.png"), full_page=True)
     finally:
