@@ -459,9 +459,11 @@ def held_out_rates(rows: Any) -> dict[str, tuple[str, int]]:
         if (isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1
                 and isinstance(photos, int) and not isinstance(photos, bool) and photos > 0):
             found.setdefault(row["kind"], []).append((float(share), photos))
+    def whole(share: float) -> int:  # 100 only when every picture was flagged, 0 only when none was
+        return 100 if share == 1 else 0 if share == 0 else min(99, max(1, round(share * 100)))
+
     out = {}
     for kind, values in found.items():
-        # counted shares of whole sets: 100 % means every picture, so no "<1 %" / ">99 %" hedging here
-        low, high = round(min(v for v, _ in values) * 100), round(max(v for v, _ in values) * 100)
+        low, high = whole(min(v for v, _ in values)), whole(max(v for v, _ in values))
         out[kind] = (f"{low} %" if low == high else f"{low}–{high} %", sum(n for _, n in values))
     return out

@@ -125,4 +125,5 @@ def test_model_card_says_how_often_the_warning_caught_held_out_pictures() -> Non
     one_kind = ModelCard(arch="se_resnet18", labels=["a", "b"],
                          metrics={"familiarity": {**familiarity, "held_out": rows[:2]}})
     assert "warned on" not in texts.model_card_markdown(one_kind, "en")  # half a statement would mislead
+    assert texts.held_out_rates([{"kind": "natural", "flagged": 0.998, "photos": 400}]) == {"natural": ("99 %", 400)}
     assert "Flagged: 5 % of Valid" in texts.model_card_markdown(one_kind, "en")
