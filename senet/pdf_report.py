@@ -28,7 +28,7 @@ from .heatmaps import heatmap_image, overlay
 from .registry import display_name as arch_display_name
 from .se_analysis import last_block_per_stage
 from .se_charts import block_chart
-from .texts import disclaimer, label_name, language, percent, prediction_sentence
+from .texts import disclaimer, label_name, language, percent, prediction_sentence, unfamiliar_sentence
 
 _PAGE_MARGIN = 15.0  # mm
 _PHOTO_SIDE = 86.0  # mm: two photos side by side fit the 180 mm text width
@@ -264,12 +264,21 @@ def build_report(
                      colour=(75, 85, 99))
     pdf.ln(3)
 
-    # The prediction: the sentence, then every class with its probability and a bar.
+    # The prediction: the sentence, then every class with its probability and a bar. An unfamiliar photo gets the
+    # page's warning first, in a red box, and its bars lose their highlight (the answer means little).
     writer.paragraph(words["prediction"], 12.5, bold=True, height=7)
-    writer.paragraph(prediction_sentence(analysis.probabilities, lang, card=card), 10.5, height=5.6)
+    if analysis.unfamiliar:
+        pdf.set_fill_color(254, 242, 242)
+        pdf.set_draw_color(220, 38, 38)
+        writer.font(10, bold=True, colour=(153, 27, 27))
+        pdf.multi_cell(0, 5.2, unfamiliar_sentence(lang), border="L", fill=True, padding=(2, 3, 2, 3), align="L",
+                       wrapmode=_wrap(lang), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1.5)
+    writer.paragraph(prediction_sentence(analysis.probabilities, lang, card=card, unfamiliar=analysis.unfamiliar),
+                     10.5, height=5.6)
     pdf.ln(1.5)
     for label, probability in analysis.top_k(len(analysis.probabilities)):
-        strong = label == analysis.predicted
+        strong = label == analysis.predicted and not analysis.unfamiliar
         writer.font(9.5, bold=strong)
         y = pdf.get_y()
         pdf.cell(45, 5.4, label_name(label, lang))

@@ -36,6 +36,8 @@ _TEXT = {
         "sure": (" Of the {n} test photos where it was this sure ({lo}–{hi}), it was right {k} times: "
                  "{about} {a} in {b}."),
         "about": "about",
+        "record_not_here": (" Its record on test photos does not apply here: they were skin photos, and this photo "
+                            "does not look like one."),
         "unfamiliar": ("This photo does not look like the skin photos this model was trained on, so its answer "
                        "means little."),
         "operating": ("At the app's operating point ({label} when it is the most likely class), it finds about "
@@ -52,6 +54,7 @@ _TEXT = {
         "disclaimer": "这是研究演示，不是诊断。如果您担心皮疹，请咨询医生或其他医疗专业人员。",
         "sure": "在它同样有把握（{lo}–{hi}）的 {n} 张测试照片中，它答对了 {k} 张：{about}每 {b} 张对 {a} 张。",
         "about": "大约",
+        "record_not_here": "它在测试照片上的成绩不适用于这里：那些是皮肤照片，而这张照片看起来不像。",
         "unfamiliar": "这张照片不像该模型训练时见过的皮肤照片，所以它的答案参考价值很小。",
         "operating": ("在本应用的判定标准下（{label}为最可能的类别时），每 {fb} 张{label}照片中它大约能找出 {fa} 张，"
                       "其他照片中大约每 {gb} 张误报 {ga} 张（灵敏度 {sens}，特异度 {spec}；{source}）。"),
@@ -81,13 +84,14 @@ def percent(p: float) -> str:
 
 
 def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *, positive: str | None = None,
-                        card: ModelCard | None = None) -> str:
+                        card: ModelCard | None = None, unfamiliar: bool | None = None) -> str:
     """E.g. ``The model thinks this looks most like Measles (81 %); the next guess is Chickenpox (12 %).``
 
     With more than two classes and ``positive`` among them, the "positive vs. everything else" probability
     is added (for the shipped models: the chance of Monkeypox against any other class). Without ``positive``,
     the card's positive class is used; when the card is calibrated the sentence ends with how often the model
-    was right on its Test photos at this confidence (see ``confidence_sentence``).
+    was right on its Test photos at this confidence (see ``confidence_sentence``), unless the photo is
+    ``unfamiliar``: then it says that record does not apply (a cat is not "right 7 times in 10").
     """
     if positive is None and card is not None:
         positive = positive_class(card)
@@ -105,7 +109,8 @@ def prediction_sentence(probabilities: Mapping[str, float], lang: str = "en", *,
     if len(ranked) > 2 and positive is not None and positive in probabilities:
         sentence += text["positive"].format(label=label_name(positive, lang), p=percent(probabilities[positive]))
     if card is not None:
-        sentence += confidence_sentence(card, p_top, lang)
+        record = confidence_sentence(card, p_top, lang)
+        sentence += text["record_not_here"] if record and unfamiliar else record
     return sentence
 
 

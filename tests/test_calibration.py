@@ -127,3 +127,16 @@ def test_model_card_says_how_often_the_warning_caught_held_out_pictures() -> Non
     assert "warned on" not in texts.model_card_markdown(one_kind, "en")  # half a statement would mislead
     assert texts.held_out_rates([{"kind": "natural", "flagged": 0.998, "photos": 400}]) == {"natural": ("99 %", 400)}
     assert "Flagged: 5 % of Valid" in texts.model_card_markdown(one_kind, "en")
+
+
+def test_an_unfamiliar_photo_gets_no_test_record_in_its_sentence() -> None:
+    card = ModelCard(arch="se_resnet18", labels=["a", "b"], metrics={"calibration": {
+        "temperature": 1.0, "confidence_bins": [{"lo": 0.5, "hi": 1.0, "n": 30, "correct": 24}]}})
+    probabilities = {"a": 0.8, "b": 0.2}
+    familiar = texts.prediction_sentence(probabilities, "en", card=card, unfamiliar=False)
+    assert "right 24 times" in familiar and "does not apply" not in familiar
+    strange = texts.prediction_sentence(probabilities, "en", card=card, unfamiliar=True)
+    assert "right 24 times" not in strange and "does not apply here" in strange and "(80 %)" in strange
+    assert "不适用" in texts.prediction_sentence(probabilities, "zh", card=card, unfamiliar=True)
+    bare = ModelCard(arch="se_resnet18", labels=["a", "b"])  # no record to withhold: nothing to say about it
+    assert "does not apply" not in texts.prediction_sentence(probabilities, "en", card=bare, unfamiliar=True)

@@ -146,3 +146,22 @@ def test_report_fonts_ship_with_python_packages() -> None:
     for path in font_files().values():
         assert path.is_file() and path.stat().st_size > 100_000
         assert any(str(path).startswith(root) for root in packages), path  # never a system font
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_of_an_unfamiliar_photo_warns_first(tmp_path: Path, lang: str) -> None:
+    import dataclasses
+
+    from senet import texts
+
+    model = random_model("se_resnet18", seed=3)
+    card = senet.ModelCard(arch="se_resnet18", labels=LABELS, input_size=(64, 64), data={"name": "msld_v2"})
+    photo = Image.new("RGB", (300, 200), (40, 160, 60))
+    analysis = dataclasses.replace(senet.analyze(model, card, photo), familiarity=0.01, unfamiliar=True)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(build_report(photo, analysis, card, model_name="Test model", lang=lang))
+    text = _pdf_text(pdf).replace("\n", "").replace(" ", "")
+    warning = texts.unfamiliar_sentence(lang).replace(" ", "")
+    assert warning in text and text.index(warning) < text.index(texts.prediction_sentence(
+        analysis.probabilities, lang, card=card, unfamiliar=True).replace(" ", "")[:12])
+    assert "Page2of2" in text or "第2页，共2页" in text

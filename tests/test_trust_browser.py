@@ -66,7 +66,9 @@ def test_foreign_photo_gets_the_warning_first_and_the_card_a_reliability_diagram
         # shown first: above the sentence and the prediction
         assert warning.bounding_box()["y"] < page.locator("#prediction").bounding_box()["y"]
         assert "unfamiliar-prediction" in (page.locator("#prediction").get_attribute("class") or "")
-        assert "test photos where it was this sure" in page.locator("#sentence").inner_text()
+        # the test record is for skin photos: for this one the sentence says so instead of "right 7 in 10"
+        sentence = page.locator("#sentence").inner_text()
+        assert "does not apply here" in sentence and "where it was this sure" not in sentence
         page.locator("#examples").get_by_text(re.compile("^[✓✗] ")).first.wait_for(timeout=60_000)
         captions = page.locator("#examples").inner_text()
         marks = captions.count("✓") + captions.count("✗")
@@ -97,7 +99,21 @@ def test_a_skin_example_gets_no_warning(served_shipped, browser, tmp_path: Path)
         page.set_input_files("#photo input[type=file]", str(EXAMPLES[-1][0]))
         page.locator("#examples").get_by_text(re.compile("^[✓✗] ")).first.wait_for(timeout=120_000)
         assert not page.locator("#unfamiliar").is_visible()
+        assert "test photos where it was this sure" in page.locator("#sentence").inner_text()
         assert "unfamiliar-prediction" not in (page.locator("#prediction").get_attribute("class") or "")
         page.screenshot(path=str(_screenshot_dir(tmp_path) / "trust_familiar.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_the_api_answer_carries_the_warning_and_no_test_record(served_shipped, tmp_path: Path) -> None:
+    import json
+
+    from gradio_client import Client, handle_file
+
+    _, url = served_shipped
+    client = Client(url, verbose=False)
+    answer = json.loads(client.predict(handle_file(str(document_photo(tmp_path / "page.png"))), "",
+                                       api_name="/classify"))
+    assert answer["unfamiliar"] is True
+    assert "does not apply here" in answer["sentence"] and "where it was this sure" not in answer["sentence"]

@@ -163,7 +163,8 @@ class Explorer:
         shown = {names[label]: p for label, p in analysis.probabilities.items()}
         positive = texts.positive_class(card)
         sentence = texts.prediction_sentence(shown, language, card=card,
-                                             positive=names.get(positive, positive) if positive else None)
+                                             positive=names.get(positive, positive) if positive else None,
+                                             unfamiliar=analysis.unfamiliar)
         elapsed = (time.perf_counter() - start) * 1000  # what the visitor waited (a cached answer is fast)
         status = status_line(elapsed, analysis.timings, self.catalog.device_name,
                              senet.CAM_METHODS[analysis.method].display_name,

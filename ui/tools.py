@@ -69,7 +69,7 @@ class Tools:
             "positive_class": positive,
             "positive_vs_rest": None if positive is None else round(analysis.probabilities[positive], 4),
             "unfamiliar": None if unfamiliar is None else bool(unfamiliar),
-            "sentence": texts.prediction_sentence(analysis.probabilities, "en", card=card),
+            "sentence": texts.prediction_sentence(analysis.probabilities, "en", card=card, unfamiliar=unfamiliar),
             "model": entry.name,
             "disclaimer": texts.disclaimer("en"),
         }, ensure_ascii=False)
