@@ -70,6 +70,10 @@ class Comparison:
         """E.g. ``2 of 3 models say Monkeypox; SE-DenseNet-121 says Chickenpox.``"""
         return agreement_sentence(self, lang)
 
+    def unfamiliar(self) -> list[ModelOutcome]:
+        """The models that find the photo unlike their training photos (``Analysis.unfamiliar``)."""
+        return [outcome for outcome, analysis in self.analyses() if analysis.unfamiliar]
+
 
 _WORDS = {
     "en": {
@@ -77,12 +81,23 @@ _WORDS = {
         "most": "{k} of {n} models say {label}", "says": "{model} says {label}", "sep": "; ", "end": ".",
         "split": "The models disagree: ", "list": ", ", "none": "No model could analyse this photo.",
         "one": "{model} says {label}.", "failed": " ({failed} could not run.)",
+        "strange_all": ("This photo does not look like the skin photos these models were trained on, so their "
+                        "answers mean little."),
+        "strange_one": ("This photo does not look like the skin photos {models} was trained on, so its answer means "
+                        "little."),
+        "strange_some": ("This photo does not look like the skin photos {models} were trained on, so their answers "
+                         "mean little."),
+        "and": " and ",
     },
     "zh": {
         "all": "全部 {n} 个模型都认为是{label}。", "both": "两个模型都认为是{label}。",
         "most": "{n} 个模型中有 {k} 个认为是{label}", "says": "{model} 认为是{label}", "sep": "；", "end": "。",
         "split": "各模型意见不一：", "list": "，", "none": "没有模型能分析这张照片。",
         "one": "{model} 认为是{label}。", "failed": "（{failed} 无法运行。）",
+        "strange_all": "这张照片不像这些模型训练时见过的皮肤照片，所以它们的答案参考价值很小。",
+        "strange_one": "这张照片不像{models}训练时见过的皮肤照片，所以它的答案参考价值很小。",
+        "strange_some": "这张照片不像{models}训练时见过的皮肤照片，所以它们的答案参考价值很小。",
+        "and": "和",
     },
 }
 
@@ -114,6 +129,18 @@ def agreement_sentence(comparison: Comparison, lang: str = "en") -> str:
     others = [says(outcome) for outcome in answered if outcome.predicted != majority]
     return (words["most"].format(k=count, n=n, label=label) + words["sep"] + words["list"].join(others)
             + words["end"] + tail)
+
+
+def unfamiliar_sentence(comparison: Comparison, lang: str = "en") -> str:
+    """The unfamiliar-photo warning for a comparison, naming the models that give it ("" when none does)."""
+    words = _WORDS[language(lang)]
+    strange = [outcome.short_name for outcome in comparison.unfamiliar()]
+    if not strange:
+        return ""
+    if len(strange) == len(comparison.answered) > 1:
+        return words["strange_all"]
+    names = words["and"].join([words["list"].join(strange[:-1]), strange[-1]]) if len(strange) > 1 else strange[0]
+    return words["strange_one" if len(strange) == 1 else "strange_some"].format(models=names)
 
 
 def _short_names(catalog: Catalog, names: Sequence[str]) -> dict[str, str]:
@@ -190,4 +217,4 @@ def compare(
 
 
 __all__ = ["MAX_MODELS", "CompareError", "Comparison", "ModelOutcome", "agreement_sentence", "compare",
-           "resolve_names"]
+           "resolve_names", "unfamiliar_sentence"]

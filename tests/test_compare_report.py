@@ -49,6 +49,26 @@ def test_agreement_sentences_in_both_languages() -> None:
     assert _comparison("Measles", "HFMD").majority() is None
 
 
+def test_unfamiliar_warning_names_the_models_that_give_it() -> None:
+    import dataclasses
+
+    def flagged(comparison: comparing.Comparison, *which: int) -> comparing.Comparison:
+        return comparing.Comparison(tuple(
+            dataclasses.replace(o, analysis=dataclasses.replace(o.analysis, unfamiliar=True, familiarity=0.0))
+            if i in which and o.analysis is not None else o for i, o in enumerate(comparison.outcomes)))
+
+    three = _comparison("Measles", "Measles", "HFMD")
+    assert comparing.unfamiliar_sentence(three) == ""  # none flags it (None: no statistics, counts as not flagged)
+    assert comparing.unfamiliar_sentence(flagged(three, 1)).startswith(
+        "This photo does not look like the skin photos SE-DenseNet-121 was trained on, so its answer")
+    assert "SE-ResNet-18 and SE-ResNet-50 were trained on" in comparing.unfamiliar_sentence(flagged(three, 0, 2))
+    assert "these models were trained on" in comparing.unfamiliar_sentence(flagged(three, 0, 1, 2))
+    assert comparing.unfamiliar_sentence(flagged(three, 0, 1, 2), "zh") == \
+        "这张照片不像这些模型训练时见过的皮肤照片，所以它们的答案参考价值很小。"
+    alone = flagged(_comparison("Measles", None), 0)  # the only model that answered: named, not "these models"
+    assert "SE-ResNet-18 was trained on" in comparing.unfamiliar_sentence(alone)
+
+
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     directory = tmp_path_factory.mktemp("checkpoints")

@@ -117,3 +117,14 @@ def test_the_api_answer_carries_the_warning_and_no_test_record(served_shipped, t
                                        api_name="/classify"))
     assert answer["unfamiliar"] is True
     assert "does not apply here" in answer["sentence"] and "where it was this sure" not in answer["sentence"]
+
+
+def test_compare_warns_first_when_the_models_find_the_photo_unfamiliar(served_shipped, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    _, url = served_shipped
+    client = Client(url, verbose=False)
+    summary, *_ = client.predict(handle_file(str(document_photo(tmp_path / "page.png"))), [], "gradcam", "light",
+                                 api_name="/compare")
+    assert summary.startswith("⚠️ **This photo does not look like the skin photos"), summary
+    assert "models say" in summary or "disagree" in summary  # the agreement sentence still follows

@@ -88,7 +88,8 @@ class Comparer:
             method: CAM method used for every model (gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam).
             theme: "light" or "dark" chart colours.
         Returns:
-            The agreement sentence; a table of probabilities (one row per class, one column per model); the
+            The agreement sentence (after the unfamiliar-photo warning when a model finds the photo unlike its
+            training photos); a table of probabilities (one row per class, one column per model); the
             heatmap of each model on the photo, captioned with the model and its top class; the SE chart, one
             column per model (a plotly figure, when all models are of one family; else empty); a table of
             per-stage SE channel weights.
@@ -117,7 +118,9 @@ class Comparer:
                      f"{texts.percent(a.probabilities[a.predicted])}") for o, a in pairs]
         chart = self.se_chart(pairs, theme, language)
         errors = [f"- {o.short_name}: {o.error}" for o in result.outcomes if o.error]
-        summary = result.summary(language) + ("\n\n" + "\n".join(errors) if errors else "")
+        warning = comparing.unfamiliar_sentence(result, language)  # first, as on the Explore tab
+        summary = ((f"⚠️ **{warning}**\n\n" if warning else "") + result.summary(language)
+                   + ("\n\n" + "\n".join(errors) if errors else ""))
         return summary, table, overlays, chart, stage_table(result)
 
     def se_chart(self, pairs: list[tuple[comparing.ModelOutcome, senet.Analysis]], theme: str, language: str) -> Any:
