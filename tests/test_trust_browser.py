@@ -128,3 +128,21 @@ def test_compare_warns_first_when_the_models_find_the_photo_unfamiliar(served_sh
                                  api_name="/compare")
     assert summary.startswith("⚠️ **This photo does not look like the skin photos"), summary
     assert "models say" in summary or "disagree" in summary  # the agreement sentence still follows
+
+
+def test_batch_marks_the_unfamiliar_photo(served_shipped, tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    from ui.components import EXAMPLES
+
+    _, url = served_shipped
+    client = Client(url, verbose=False)
+    page = document_photo(tmp_path / "page.png")
+    skin = EXAMPLES[-1][0]
+    _, table, gallery = client.predict([handle_file(str(page)), handle_file(str(skin))], "se_resnet18_msld_v2",
+                                       api_name="/batch")
+    by_file = {row[0]: row for row in table["data"]}
+    assert by_file["page.png"][-1] == "yes" and by_file[Path(skin).name][-1] == "no"
+    captions = [item["caption"] for item in gallery]
+    assert any(c.startswith("⚠️ unfamiliar photo · page.png") for c in captions), captions
+    assert any(c.startswith(Path(skin).name) for c in captions), captions

@@ -104,8 +104,9 @@ class BatchRunner:
             if row.photo is not None and row.analysis is not None and len(gallery) < MAX_GALLERY:
                 photo = row.photo.copy()
                 photo.thumbnail((GALLERY_SIDE, GALLERY_SIDE))
+                warn = "⚠️ unfamiliar photo · " if row.unfamiliar else ""  # as the table's "unfamiliar" column
                 gallery.append((senet.overlay(photo, row.analysis.cam, opacity=0.5),
-                                f"{row.file}: {row.top_class} {row.probability or 0:.0%}"))
+                                f"{warn}{row.file}: {row.top_class} {row.probability or 0:.0%}"))
         return str(out), _table(rows), gallery
 
 
