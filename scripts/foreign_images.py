@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,18 @@ def _variants(image: Image.Image) -> list[tuple[str, Image.Image]]:
     return [("whole", image), ("centre_crop", centre), ("corner_crop", corner), ("low_res", low)]
 
 
+def named_variants(base: str, image: Image.Image) -> list[tuple[str, Image.Image]]:
+    """``(base/variant, picture)`` for the four variants of one base picture (every foreign set uses these)."""
+    return [(f"{base}/{variant}", picture) for variant, picture in _variants(image)]
+
+
+def write_pictures(pictures: list[tuple[str, Image.Image]], out: Path) -> None:
+    """Save ``(base/variant, picture)`` pairs as ``out/base__variant.png`` (to look at a set)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, image in pictures:
+        image.save(out / f"{name.replace('/', '__')}.png", format="PNG")
+
+
 def foreign_bases(part: str = "all", *, seed: int = 0) -> list[str]:
     """Base names of the ``dev`` half, the ``report`` half or ``all`` (a fixed, seeded split)."""
     bases = sorted(SKIMAGE_BASES + CHART_BASES)
@@ -130,5 +143,5 @@ def foreign_images(part: str = "all", *, seed: int = 0) -> list[tuple[str, Image
     out = []
     for base in foreign_bases(part, seed=seed):
         image = _chart(base) if base in CHART_BASES else _skimage_image(base)
-        out += [(f"{base}/{variant}", picture) for variant, picture in _variants(image)]
+        out += named_variants(base, image)
     return out

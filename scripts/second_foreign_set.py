@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from foreign_images import _to_rgb, _variants
+from foreign_images import _to_rgb, named_variants, write_pictures
 from PIL import Image, ImageDraw, ImageFont
 
 
@@ -194,7 +193,7 @@ def second_foreign_images() -> list[tuple[str, Image.Image]]:
     out = []
     for base in BASES:
         image = _SHIPPED[base]() if base in _SHIPPED else _DRAWN[base](np.random.default_rng(sum(map(ord, base))))
-        out += [(f"{base}/{variant}", picture) for variant, picture in _variants(image)]
+        out += named_variants(base, image)
     return out
 
 
@@ -202,12 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    for name, image in second_foreign_images():
-        path = args.out / f"{name.replace('/', '__')}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        path.write_bytes(buffer.getvalue())
+    write_pictures(second_foreign_images(), args.out)
     print(f"{len(BASES)} bases, {len(BASES) * 4} pictures in {args.out}")
 
 

@@ -22,7 +22,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from foreign_images import _variants
+from foreign_images import named_variants, write_pictures
 from PIL import Image
 from second_foreign_set import _lfw
 
@@ -73,7 +73,7 @@ def third_foreign_images() -> list[tuple[str, Image.Image]]:
     """``(name, RGB image)`` for every variant of every base."""
     out = []
     for base in BASES:
-        out += [(f"{base}/{variant}", picture) for variant, picture in _variants(_BASES[base]())]
+        out += named_variants(base, _BASES[base]())
     return out
 
 
@@ -81,10 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    for name, image in third_foreign_images():
-        path = args.out / f"{name.replace('/', '__')}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(path, format="PNG")
+    write_pictures(third_foreign_images(), args.out)
     print(f"{len(BASES)} bases, {len(BASES) * 4} pictures in {args.out}")
 
 
