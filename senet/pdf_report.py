@@ -182,6 +182,15 @@ class _Writer:
         self.pdf.multi_cell(0, height or size * 0.5, text, wrapmode=_wrap(self.lang),
                             align="L", new_x="LMARGIN", new_y="NEXT")
 
+    def boxed(self, text: str, size: float, *, fill: tuple[int, int, int], edge: tuple[int, int, int],
+              colour: tuple[int, int, int], bold: bool = False) -> None:
+        """A paragraph in a tinted box with a coloured left edge, as the page draws its notices."""
+        self.pdf.set_fill_color(*fill)
+        self.pdf.set_draw_color(*edge)
+        self.font(size, bold, colour)
+        self.pdf.multi_cell(0, 5.2, text, border="L", fill=True, padding=(2, 3, 2, 3), align="L",
+                            wrapmode=_wrap(self.lang), new_x="LMARGIN", new_y="NEXT")
+
     def footer(self, number: int, total: int) -> None:
         pdf = self.pdf
         pdf.set_auto_page_break(False)
@@ -229,11 +238,7 @@ def build_report(
                      colour=(75, 85, 99))
     pdf.ln(2)
     # The disclaimer, in an amber box as on the page.
-    pdf.set_fill_color(255, 251, 235)
-    pdf.set_draw_color(245, 158, 11)
-    writer.font(9.5, colour=(120, 53, 15))
-    pdf.multi_cell(0, 5.2, disclaimer(lang), border="L", fill=True, padding=(2, 3, 2, 3), align="L",
-                   wrapmode=_wrap(lang), new_x="LMARGIN", new_y="NEXT")
+    writer.boxed(disclaimer(lang), 9.5, fill=(255, 251, 235), edge=(245, 158, 11), colour=(120, 53, 15))
     pdf.ln(4)
 
     # Photo and heatmap side by side, each fitted into a square of _PHOTO_SIDE mm.
@@ -268,11 +273,8 @@ def build_report(
     # page's warning first, in a red box, and its bars lose their highlight (the answer means little).
     writer.paragraph(words["prediction"], 12.5, bold=True, height=7)
     if analysis.unfamiliar:
-        pdf.set_fill_color(254, 242, 242)
-        pdf.set_draw_color(220, 38, 38)
-        writer.font(10, bold=True, colour=(153, 27, 27))
-        pdf.multi_cell(0, 5.2, unfamiliar_sentence(lang), border="L", fill=True, padding=(2, 3, 2, 3), align="L",
-                       wrapmode=_wrap(lang), new_x="LMARGIN", new_y="NEXT")
+        writer.boxed(unfamiliar_sentence(lang), 10, fill=(254, 242, 242), edge=(220, 38, 38), colour=(153, 27, 27),
+                     bold=True)
         pdf.ln(1.5)
     writer.paragraph(prediction_sentence(analysis.probabilities, lang, card=card, unfamiliar=analysis.unfamiliar),
                      10.5, height=5.6)
