@@ -18,6 +18,7 @@ from ui.components import DISPLAY_SIDE, fail, gpu, photo_input
 from ui.i18n import I18N, add, lang
 from ui.refusals import refuse
 from ui.se_tab import plot
+from ui.trust_views import warning_markdown
 
 add({
     "en": {
@@ -118,9 +119,8 @@ class Comparer:
                      f"{texts.percent(a.probabilities[a.predicted])}") for o, a in pairs]
         chart = self.se_chart(pairs, theme, language)
         errors = [f"- {o.short_name}: {o.error}" for o in result.outcomes if o.error]
-        warning = comparing.unfamiliar_sentence(result, language)  # first, as on the Explore tab
-        summary = ((f"⚠️ **{warning}**\n\n" if warning else "") + result.summary(language)
-                   + ("\n\n" + "\n".join(errors) if errors else ""))
+        warning = warning_markdown(comparing.unfamiliar_sentence(result, language))  # first, as on Explore
+        summary = "\n\n".join(part for part in (warning, result.summary(language), "\n".join(errors)) if part)
         return summary, table, overlays, chart, stage_table(result)
 
     def se_chart(self, pairs: list[tuple[comparing.ModelOutcome, senet.Analysis]], theme: str, language: str) -> Any:

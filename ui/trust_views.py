@@ -60,10 +60,15 @@ def reliability_plot() -> gr.Plot:
     return gr.Plot(elem_id="reliability", show_label=False)
 
 
+def warning_markdown(sentence: str) -> str:
+    """A warning as the page shows it: ``⚠️ **sentence**`` (empty stays empty)."""
+    return f"⚠️ **{sentence}**" if sentence else ""
+
+
 def warning_text(analysis: senet.Analysis, language: str) -> str:
     """``⚠️ This photo does not look like ...`` when the analysis flags the photo, else empty (also when the
     checkpoint has no statistics: then nothing is said)."""
-    return f"⚠️ **{texts.unfamiliar_sentence(language)}**" if analysis.unfamiliar else ""
+    return warning_markdown(texts.unfamiliar_sentence(language)) if analysis.unfamiliar else ""
 
 
 def example_caption(truth: str, predicted: str, language: str) -> str:
