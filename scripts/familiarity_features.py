@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from foreign_images import foreign_images  # noqa: E402
+from synthetic_outliers import COUNT as SYNTHETIC_COUNT  # noqa: E402
 from synthetic_outliers import synthetic_pictures  # noqa: E402
 from third_foreign_set import third_foreign_images  # noqa: E402
 
@@ -146,7 +147,7 @@ def main() -> None:
         sets[name] = [lambda q=q: open_rgb(q) for q in paths]
     for part, name in (("dev", "foreign_dev"), ("report", "foreign_report")):
         sets[name] = [image for _, image in foreign_images(part)]
-    sets["synthetic"] = [image for _, image in synthetic_pictures(420)]
+    sets["synthetic"] = [image for _, image in synthetic_pictures(SYNTHETIC_COUNT)]
     sets["foreign_third"] = [image for _, image in third_foreign_images()]
     path = args.out / f"{stem.name}.pt"
     result: dict[str, object] = torch.load(path) if path.exists() else {"blocks": blocks}

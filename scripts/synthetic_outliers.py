@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 SIDE = 224
+COUNT = 420  # the set familiarity_features.py caches for round 3 (70 of each kind)
 KINDS = ("dead_leaves", "spectral_noise", "gradient", "stripes", "text", "line_art")
 
 
@@ -164,7 +165,7 @@ def synthetic_pictures(count: int) -> list[tuple[str, Image.Image]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--count", type=int, default=420)
+    p.add_argument("--count", type=int, default=COUNT)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, image in synthetic_pictures(args.count):

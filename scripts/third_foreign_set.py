@@ -29,11 +29,14 @@ from second_foreign_set import _lfw
 FACES = (5, 15, 30, 40, 60, 70, 90, 99)  # the second set uses 0, 25, 50, 75; 100 and above are not faces
 
 
-def _gradio(name: str) -> Image.Image:
+def _gradio_file(name: str) -> Path:
     import gradio
 
-    path = Path(gradio.__file__).parent / "media_assets" / "images" / name
-    with Image.open(path) as image:
+    return Path(gradio.__file__).parent / "media_assets" / "images" / name
+
+
+def _gradio(name: str) -> Image.Image:
+    with Image.open(_gradio_file(name)) as image:
         if image.mode in ("RGBA", "LA", "P"):  # transparent logos and icons on white, as a person would see them
             rgba = image.convert("RGBA")
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -47,9 +50,7 @@ def _upscaled(image: Image.Image, side: int = 224) -> Image.Image:
 
 
 def _screenshot_frame() -> Image.Image:
-    import gradio
-
-    with Image.open(Path(gradio.__file__).parent / "media_assets" / "images" / "screenshot.gif") as gif:
+    with Image.open(_gradio_file("screenshot.gif")) as gif:
         gif.seek(10)
         return gif.convert("RGB")
 
